@@ -1,0 +1,45 @@
+"""What every job shares at the command line: logging, errors, exit codes.
+
+Exit codes (documented in the README):
+  0  the run completed and found nothing at or above the blocking severity
+  1  the run failed (bad config, bad input, an error); nothing was written
+  3  the run completed and found blocking anomalies (results were written)
+"""
+
+import logging
+import sys
+from typing import Callable
+
+from omegaconf import DictConfig
+
+from transforms.errors import UserError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BLOCKING = 3
+
+_QUIET_LOGGERS = ('apache_beam', 'tensorflow', 'absl', 'tfx_bsl',
+                  'tensorflow_data_validation', 'urllib3', 'google')
+
+
+def configure_logging(level: str) -> None:
+  logging.basicConfig(
+      level=getattr(logging, str(level).upper(), logging.INFO),
+      format='%(asctime)s %(levelname)s %(name)s: %(message)s',
+      stream=sys.stderr, force=True)
+  for name in _QUIET_LOGGERS:
+    logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def main(job: Callable[[DictConfig], int], cfg: DictConfig, name: str) -> None:
+  """Runs ``job(cfg)`` and exits with its code; bad input exits with one line."""
+  configure_logging(cfg.get('log_level', 'INFO'))
+  try:
+    code = job(cfg)
+  except UserError as e:
+    print(f'{name}: error: {e}', file=sys.stderr)
+    sys.exit(EXIT_FAILED)
+  except KeyboardInterrupt:
+    print(f'{name}: interrupted; nothing was written', file=sys.stderr)
+    sys.exit(EXIT_FAILED)
+  sys.exit(code)

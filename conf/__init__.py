@@ -1,0 +1,1 @@
+"""Hydra configuration of the jobs (YAML files in this folder)."""

@@ -1,0 +1,69 @@
+"""Shared test helpers: config composition, small data files, warehouse reads."""
+
+import os
+import subprocess
+import sys
+
+import beam_jobs  # noqa: F401  (quiets TensorFlow/TFDV start-up output)
+import duckdb
+from hydra import compose, initialize_config_module
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def make_cfg(config_name: str, overrides):
+  """Composes a job config exactly as the command line would."""
+  with initialize_config_module(config_module='conf', version_base='1.3'):
+    return compose(config_name=config_name, overrides=list(overrides))
+
+
+def warehouse_rows(path: str, sql: str):
+  if not os.path.exists(path):
+    return []
+  con = duckdb.connect(path, read_only=True)
+  try:
+    tables = {r[0] for r in con.execute('SHOW TABLES').fetchall()}
+    if 'runs' not in tables:
+      return []
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+  finally:
+    con.close()
+
+
+def run_job(module: str, *overrides, cwd=REPO):
+  """Runs ``python -m beam_jobs.<module>`` as a user would."""
+  return subprocess.run([sys.executable, '-m', f'beam_jobs.{module}',
+                         *overrides], cwd=cwd, capture_output=True,
+                        text=True, timeout=600)
+
+
+def people_frame(n: int = 2000, seed: int = 0) -> pd.DataFrame:
+  """A small table with numeric, categorical, boolean and missing values."""
+  rng = np.random.default_rng(seed)
+  df = pd.DataFrame({
+      'age': rng.integers(18, 90, n),
+      'income': rng.normal(50_000, 12_000, n).round(2),
+      'country': rng.choice(['US', 'DE', 'FR', 'IN'], n, p=[.4, .3, .2, .1]),
+      'sex': rng.choice(['female', 'male'], n),
+      'member': rng.random(n) < 0.3,
+      'user_id': [f'u{i:06d}' for i in range(n)],
+  })
+  df.loc[::7, 'income'] = np.nan
+  df.loc[::11, 'country'] = None
+  return df
+
+
+@pytest.fixture
+def workdir(tmp_path):
+  return tmp_path
+
+
+@pytest.fixture
+def store_overrides(tmp_path):
+  root = tmp_path / 'store'
+  return [f'store.root={root}'], str(root / 'warehouse.duckdb')

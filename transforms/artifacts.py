@@ -1,0 +1,134 @@
+"""The artifact store: where statistics and run records of each span live.
+
+One layout, local folder or ``gs://`` alike (through Beam's filesystems)::
+
+  {store.root}/{dataset}/split={split}/span={span}/
+      stats.pb          DatasetFeatureStatisticsList (binary proto)
+      run.json          the run that produced it (id, time, counts, config)
+      dead_letter/      malformed rows of that run, JSON lines (if any)
+      .tmp-{run_id}/    a run's scratch space; removed when the run ends
+
+A run writes into its scratch folder and copies the results into place only
+after it succeeded, so a failed run never replaces a span's artifacts.
+"""
+
+import json
+import re
+from typing import Any, Dict, List
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from transforms.errors import UserError
+
+_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
+STATS_FILE = 'stats.pb'
+RUN_FILE = 'run.json'
+DEAD_LETTER_DIR = 'dead_letter'
+
+
+def check_name(key: str, value: Any) -> str:
+  """A dataset, split or span must be usable as one folder name."""
+  text = '' if value is None else str(value)
+  if not _NAME.match(text):
+    raise UserError(f'{key}={text!r}: use letters, digits, ".", "_" or "-" '
+                    f'(it names a folder in the artifact store)')
+  return text
+
+
+def _join(*parts: str) -> str:
+  return FileSystems.join(parts[0], *parts[1:])
+
+
+class SpanArtifacts:
+  """Paths and reads/writes for one (dataset, split, span) in the store."""
+
+  def __init__(self, root: str, dataset: str, split: str, span: str):
+    self.root = root
+    self.dataset = dataset
+    self.split = split
+    self.span = span
+    self.dir = _join(root, dataset, f'split={split}', f'span={span}')
+
+  @property
+  def stats_path(self) -> str:
+    return _join(self.dir, STATS_FILE)
+
+  @property
+  def run_path(self) -> str:
+    return _join(self.dir, RUN_FILE)
+
+  @property
+  def dead_letter_dir(self) -> str:
+    return _join(self.dir, DEAD_LETTER_DIR)
+
+  def scratch(self, run_id: str) -> str:
+    return _join(self.dir, f'.tmp-{run_id}')
+
+  def has_stats(self) -> bool:
+    return FileSystems.exists(self.stats_path)
+
+  def load_stats(self) -> statistics_pb2.DatasetFeatureStatisticsList:
+    return read_stats(self.stats_path)
+
+  def commit(self, scratch: str, files: Dict[str, str]) -> None:
+    """Moves ``{name in span dir: path in scratch}`` into place.
+
+    The old dead-letter folder goes first: a span's dead letters always belong
+    to the run recorded in its run.json.
+    """
+    _delete_tree(self.dead_letter_dir)
+    for name, source in files.items():
+      target = _join(self.dir, name)
+      if FileSystems.exists(target):
+        FileSystems.delete([target])
+      _makedirs_for(target)
+      FileSystems.rename([source], [target])
+    _delete_tree(scratch)
+
+
+def read_stats(path: str) -> statistics_pb2.DatasetFeatureStatisticsList:
+  stats = statistics_pb2.DatasetFeatureStatisticsList()
+  with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED
+                        ) as f:
+    stats.ParseFromString(f.read())
+  return stats
+
+
+def write_json(path: str, value: Dict[str, Any]) -> None:
+  with FileSystems.create(path) as f:
+    f.write(json.dumps(value, indent=2, sort_keys=True, default=str).encode())
+
+
+def read_json(path: str) -> Dict[str, Any]:
+  with FileSystems.open(path) as f:
+    return json.loads(f.read().decode())
+
+
+def list_files(pattern: str) -> List[str]:
+  try:
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+  except Exception:  # nothing there yet
+    return []
+
+
+def _makedirs_for(path: str) -> None:
+  # Object stores have no folders; a local rename needs its parent to exist.
+  if '://' not in path:
+    import os  # pylint: disable=g-import-not-at-top
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+
+
+def _delete_tree(path: str) -> None:
+  if FileSystems.exists(path):
+    FileSystems.delete([path])
+
+
+def delete_scratch(path: str) -> None:
+  """Removes a run's scratch folder (after failure as after success)."""
+  try:
+    _delete_tree(path)
+  except Exception:  # best effort: never hide the error that got us here
+    pass
+

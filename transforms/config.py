@@ -1,0 +1,193 @@
+"""Config checks: turn the Hydra config into typed specs, or fail naming the key.
+
+Every check raises ``UserError`` with the offending key in the message, so a
+typo on the command line ends the job with one line, before any work starts.
+"""
+
+import os
+from typing import Any, Dict, List, Optional
+
+from apache_beam.options.pipeline_options import PipelineOptions
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import errors as omegaconf_errors
+
+from transforms import artifacts
+from transforms import sources
+from transforms.errors import UserError
+from transforms.statistics import PrivacySpec
+
+
+def to_plain(node: Any) -> Any:
+  """A resolved plain-Python copy of a config node; UserError on bad config."""
+  if not isinstance(node, (DictConfig, ListConfig)):
+    return node
+  try:
+    return OmegaConf.to_container(node, resolve=True,
+                                  throw_on_missing=True)
+  except omegaconf_errors.MissingMandatoryValue as e:
+    raise UserError(f'{_full_key(e)} is not set: pass {_full_key(e)}=<value> '
+                    f'on the command line') from e
+  except omegaconf_errors.OmegaConfBaseException as e:
+    raise UserError(f'{_full_key(e)}: {str(e).splitlines()[0]}') from e
+
+
+def _full_key(e: omegaconf_errors.OmegaConfBaseException) -> str:
+  return getattr(e, 'full_key', None) or 'config'
+
+
+def get(cfg: DictConfig, key: str, required: bool = True) -> Any:
+  """Reads ``key`` (dotted) resolved; UserError names the key when missing."""
+  try:
+    value = OmegaConf.select(cfg, key, throw_on_missing=True)
+  except omegaconf_errors.MissingMandatoryValue as e:
+    raise UserError(f'{key} is not set: pass {key}=<value> on the command '
+                    f'line') from e
+  except omegaconf_errors.OmegaConfBaseException as e:
+    raise UserError(f'{key}: {str(e).splitlines()[0]}') from e
+  if value is None and required:
+    raise UserError(f'{key} is not set: pass {key}=<value> on the command line')
+  return to_plain(value)
+
+
+def _positive_int(cfg: DictConfig, key: str) -> int:
+  value = get(cfg, key)
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise UserError(f'{key}={value!r}: expected a whole number >= 1')
+  return value
+
+
+def _string_list(cfg: DictConfig, key: str) -> List[str]:
+  value = get(cfg, key, required=False) or []
+  if isinstance(value, str):
+    value = [value]
+  if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    raise UserError(f'{key}={value!r}: expected a list of names')
+  return value
+
+
+def run_key(cfg: DictConfig) -> Dict[str, str]:
+  """dataset.name, split and span, each checked as a folder name."""
+  return {
+      'dataset': artifacts.check_name('dataset.name', get(cfg, 'dataset.name')),
+      'split': artifacts.check_name('split', get(cfg, 'split')),
+      'span': artifacts.check_name('span', get(cfg, 'span')),
+  }
+
+
+def store_root(cfg: DictConfig) -> str:
+  root = str(get(cfg, 'store.root'))
+  return root if '://' in root else os.path.abspath(root)
+
+
+def dataset_spec(cfg: DictConfig) -> sources.DatasetSpec:
+  """The ``dataset`` group (plus stats.batch_size) as a DatasetSpec."""
+  path = str(get(cfg, 'dataset.path'))
+  fmt = get(cfg, 'dataset.format', required=False)
+  if fmt is None:
+    fmt = sources.format_from_path(path)
+    if fmt is None:
+      raise UserError(f'dataset.format is not set and {path!r} has no known '
+                      f'extension: pass dataset.format=' +
+                      '|'.join(sources.FORMATS))
+  if fmt not in sources.FORMATS:
+    raise UserError(f'dataset.format={fmt!r}: expected one of '
+                    f'{", ".join(sources.FORMATS)}')
+  csv = get(cfg, 'dataset.csv', required=False) or {}
+  delimiter = csv.get('delimiter', ',')
+  if not isinstance(delimiter, str) or len(delimiter) != 1:
+    raise UserError(f'dataset.csv.delimiter={delimiter!r}: expected one '
+                    f'character')
+  column_types = get(cfg, 'dataset.column_types', required=False) or {}
+  if not isinstance(column_types, dict):
+    raise UserError('dataset.column_types: expected a mapping column -> type')
+  for col, typ in column_types.items():
+    if typ not in ('int', 'float', 'string', 'bool'):
+      raise UserError(f'dataset.column_types.{col}={typ!r}: expected int, '
+                      f'float, string or bool')
+  if path.startswith('~'):
+    path = os.path.expanduser(path)
+  return sources.DatasetSpec(
+      name=get(cfg, 'dataset.name'),
+      path=path,
+      format=fmt,
+      batch_size=_positive_int(cfg, 'stats.batch_size'),
+      delimiter=delimiter,
+      header=bool(csv.get('header', True)),
+      column_names=tuple(_string_list(cfg, 'dataset.csv.column_names')),
+      quote_char=csv.get('quote_char') or '',
+      null_values=tuple(str(v) for v in csv.get('null_values', ()) or ()),
+      column_types=tuple(sorted(column_types.items())),
+      columns=tuple(_string_list(cfg, 'dataset.columns')),
+  )
+
+
+def slices(cfg: DictConfig) -> List[Any]:
+  value = get(cfg, 'dataset.slices', required=False) or []
+  if not isinstance(value, list):
+    raise UserError('dataset.slices: expected a list, e.g. [sex, [race, sex]]')
+  return value
+
+
+def label(cfg: DictConfig) -> Optional[str]:
+  value = get(cfg, 'dataset.label', required=False)
+  if value is not None and not isinstance(value, str):
+    raise UserError(f'dataset.label={value!r}: expected a feature name')
+  return value
+
+
+def stats_settings(cfg: DictConfig) -> Dict[str, Any]:
+  """The ``stats`` keys that become TFDV StatsOptions."""
+  sample_rate = get(cfg, 'stats.sample_rate', required=False)
+  if sample_rate is not None and not (
+      isinstance(sample_rate, (int, float)) and 0 < sample_rate <= 1):
+    raise UserError(f'stats.sample_rate={sample_rate!r}: expected a number in '
+                    f'(0, 1] or null')
+  epsilon = get(cfg, 'stats.epsilon')
+  if not isinstance(epsilon, (int, float)) or not 0 < epsilon < 1:
+    raise UserError(f'stats.epsilon={epsilon!r}: expected a number in (0, 1)')
+  return {
+      'num_top_values': _positive_int(cfg, 'stats.num_top_values'),
+      'num_rank_histogram_buckets': _positive_int(
+          cfg, 'stats.num_rank_histogram_buckets'),
+      'num_histogram_buckets': _positive_int(cfg, 'stats.num_histogram_buckets'),
+      'num_quantiles_histogram_buckets': _positive_int(
+          cfg, 'stats.num_quantiles_histogram_buckets'),
+      'epsilon': float(epsilon),
+      'sample_rate': sample_rate,
+  }
+
+
+def privacy_spec(cfg: DictConfig) -> PrivacySpec:
+  min_count = get(cfg, 'privacy.min_value_count')
+  if isinstance(min_count, bool) or not isinstance(min_count, int) or (
+      min_count < 0):
+    raise UserError(f'privacy.min_value_count={min_count!r}: expected a whole '
+                    f'number >= 0')
+  return PrivacySpec(
+      min_value_count=min_count,
+      hashed_features=tuple(_string_list(cfg, 'privacy.hashed_features')),
+      salt=str(get(cfg, 'privacy.salt', required=False) or ''))
+
+
+def sink_path(cfg: DictConfig) -> str:
+  kind = get(cfg, 'sink.kind')
+  if kind != 'duckdb':
+    raise UserError(f'sink.kind={kind!r}: expected duckdb')
+  path = str(get(cfg, 'sink.path'))
+  if '://' in path:
+    raise UserError(f'sink.path={path!r}: the DuckDB warehouse must be a '
+                    f'local file')
+  return os.path.abspath(path)
+
+
+def pipeline_options(cfg: DictConfig) -> PipelineOptions:
+  """Beam options from ``runner.options``; never from sys.argv."""
+  options = get(cfg, 'runner.options', required=False) or {}
+  if not isinstance(options, dict):
+    raise UserError('runner.options: expected a mapping of Beam options')
+  options = {k: v for k, v in options.items() if v is not None}
+  return PipelineOptions(flags=[], **options)
+
+
+def runner_name(cfg: DictConfig) -> str:
+  return str(get(cfg, 'runner.name', required=False) or 'direct')

@@ -1,0 +1,571 @@
+"""Sources: read a dataset span into Arrow RecordBatches that TFDV accepts.
+
+Every format goes through Beam's filesystems, so local paths, globs and
+``gs://`` paths work the same way. Files are the unit of parallelism (for
+Parquet, row groups), and each file is read in blocks, so memory is bounded by
+the batch size rather than by the number of rows.
+
+Output of ``ReadSpan``: a PCollection of ``pa.RecordBatch`` whose columns are
+``large_list`` arrays of TFDV's canonical types (int64, float64, large_binary),
+exactly what TFDV's own ``generate_statistics_from_dataframe`` feeds its
+generators; and, under the ``malformed`` tag, one JSON string per row that
+could not be read (``{"file", "line", "reason", "row"}``).
+"""
+
+import csv
+import dataclasses
+import json
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from tfx_bsl.arrow import table_util
+
+from transforms.errors import UserError
+
+FORMATS = ('csv', 'parquet', 'jsonl', 'tfrecord')
+MALFORMED_TAG = 'malformed'
+_METRICS_NAMESPACE = 'dv.source'
+# Bytes pyarrow's CSV reader parses per block; blocks are re-cut into batches.
+_CSV_BLOCK_BYTES = 8 << 20
+# Rows of the first file used to infer column types when config gives none.
+_INFERENCE_ROWS = 10_000
+
+_TYPE_NAMES = {
+    'int': pa.int64(),
+    'float': pa.float64(),
+    'string': pa.string(),
+    'bool': pa.bool_(),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  """What to read: validated from the ``dataset`` config group."""
+  name: str
+  path: str
+  format: str
+  batch_size: int = 100_000
+  delimiter: str = ','
+  header: bool = True
+  column_names: Tuple[str, ...] = ()
+  quote_char: str = '"'
+  null_values: Tuple[str, ...] = ('', 'NA', 'N/A', 'NULL', 'null', 'NaN', 'nan')
+  column_types: Tuple[Tuple[str, str], ...] = ()
+  columns: Tuple[str, ...] = ()
+
+
+def format_from_path(path: str) -> Optional[str]:
+  """Guesses the format from a path's extension, or None."""
+  lowered = path.lower()
+  for suffix in ('.gz', '.bz2', '.deflate', '.zst'):
+    if lowered.endswith(suffix):
+      lowered = lowered[:-len(suffix)]
+  for ext, fmt in (('.csv', 'csv'), ('.tsv', 'csv'), ('.parquet', 'parquet'),
+                   ('.pq', 'parquet'), ('.jsonl', 'jsonl'), ('.json', 'jsonl'),
+                   ('.ndjson', 'jsonl'), ('.tfrecord', 'tfrecord'),
+                   ('.tfrecords', 'tfrecord')):
+    if lowered.endswith(ext):
+      return fmt
+  return None
+
+
+def match_files(pattern: str) -> List[str]:
+  """Lists the files a path or glob names, sorted; UserError if there are none."""
+  try:
+    result = FileSystems.match([pattern])[0]
+  except Exception as e:  # Beam wraps filesystem errors in several types.
+    raise UserError(f'dataset.path {pattern!r}: cannot list files '
+                    f'({_first_line(e)})') from e
+  paths = sorted(m.path for m in result.metadata_list if not
+                 _is_hidden(m.path))
+  if not paths:
+    raise UserError(f'dataset.path {pattern!r}: no such file (nothing matches)')
+  return paths
+
+
+def _is_hidden(path: str) -> bool:
+  base = path.rstrip('/').rsplit('/', 1)[-1]
+  return base.startswith('.') or base.startswith('_')
+
+
+def _first_line(e: BaseException) -> str:
+  text = str(e).strip() or type(e).__name__
+  return text.splitlines()[0][:300]
+
+
+# ----------------------------------------------------------------------------
+# Column types
+
+
+def _normalize_type(t: pa.DataType) -> pa.DataType:
+  """Maps an inferred Arrow type onto the few types the sources produce."""
+  if pa.types.is_boolean(t):
+    return pa.bool_()
+  if pa.types.is_integer(t):
+    return pa.int64()
+  if pa.types.is_floating(t) or pa.types.is_decimal(t):
+    return pa.float64()
+  if pa.types.is_dictionary(t):
+    return _normalize_type(t.value_type)
+  if pa.types.is_list(t) or pa.types.is_large_list(t):
+    inner = _normalize_type(t.value_type)
+    return pa.large_list(inner)
+  if pa.types.is_null(t):
+    return pa.string()
+  return pa.string()  # strings, binary, dates, timestamps, structs as text
+
+
+def _apply_overrides(schema: pa.Schema, spec: DatasetSpec) -> pa.Schema:
+  fields = [pa.field(f.name, _normalize_type(f.type)) for f in schema]
+  overrides = dict(spec.column_types)
+  names = [f.name for f in fields]
+  for col in overrides:
+    if col not in names:
+      raise UserError(f'dataset.column_types.{col}: no column {col!r} in '
+                      f'{spec.path!r} (columns: {", ".join(names[:20])})')
+  fields = [pa.field(f.name, _TYPE_NAMES[overrides[f.name]])
+            if f.name in overrides else f for f in fields]
+  if spec.columns:
+    missing = [c for c in spec.columns if c not in names]
+    if missing:
+      raise UserError(f'dataset.columns: no column {missing[0]!r} in '
+                      f'{spec.path!r}')
+    fields = [f for f in fields if f.name in spec.columns]
+  return pa.schema(fields)
+
+
+def infer_schema(spec: DatasetSpec, first_path: str) -> pa.Schema:
+  """Infers the span's column types from its first file.
+
+  Parquet and TFRecord carry their own types; CSV and JSON lines are inferred
+  from the first rows of the first file, and ``dataset.column_types`` wins.
+  Every file of the span is then read with these types, so one column never
+  changes type between batches (TFDV rejects that).
+  """
+  try:
+    if spec.format == 'parquet':
+      with _open_binary(first_path) as f:
+        schema = pq.ParquetFile(f).schema_arrow
+    elif spec.format == 'csv':
+      schema = _infer_csv_schema(spec, first_path)
+    elif spec.format == 'jsonl':
+      schema = _infer_jsonl_schema(first_path)
+    else:
+      return pa.schema([])  # tf.Example carries its own types.
+  except UserError:
+    raise
+  except Exception as e:
+    raise UserError(f'{first_path}: cannot read as {spec.format} '
+                    f'({_first_line(e)})') from e
+  return _apply_overrides(schema, spec)
+
+
+def _infer_csv_schema(spec: DatasetSpec, path: str) -> pa.Schema:
+  with _open_arrow_stream(path) as f:
+    reader = _open_csv_or_none(
+        f,
+        read_options=_csv_read_options(spec, block_size=1 << 20),
+        parse_options=pacsv.ParseOptions(
+            delimiter=spec.delimiter, quote_char=spec.quote_char or False,
+            invalid_row_handler=lambda row: 'skip'),
+        convert_options=pacsv.ConvertOptions(
+            null_values=list(spec.null_values), strings_can_be_null=True))
+    if reader is None:
+      return pa.schema([])
+    try:
+      first = reader.read_next_batch()
+    except StopIteration:
+      first = None
+  if first is None:
+    return reader.schema
+  return pa.Table.from_batches([first]).slice(0, _INFERENCE_ROWS).schema
+
+
+def _infer_jsonl_schema(path: str) -> pa.Schema:
+  rows = []
+  for line in _lines(path):
+    if len(rows) >= _INFERENCE_ROWS:
+      break
+    try:
+      value = json.loads(line)
+    except ValueError:
+      continue
+    if isinstance(value, dict):
+      rows.append(value)
+  if not rows:
+    return pa.schema([])
+  return pa.Table.from_pylist(rows).schema
+
+
+def _csv_read_options(spec: DatasetSpec, block_size: int) -> pacsv.ReadOptions:
+  return pacsv.ReadOptions(
+      block_size=block_size,
+      use_threads=False,
+      column_names=list(spec.column_names) or None,
+      autogenerate_column_names=not spec.header and not spec.column_names)
+
+
+def _open_binary(path: str):
+  return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+_CODECS = {'.gz': 'gzip', '.bz2': 'bz2', '.zst': 'zstd'}
+
+
+def _open_arrow_stream(path: str) -> pa.NativeFile:
+  """An Arrow input stream over a (possibly compressed) file on any Beam FS.
+
+  pyarrow cannot read Beam's own decompressing wrapper, so the raw bytes are
+  handed to Arrow's codec instead.
+  """
+  raw = pa.PythonFile(_open_binary(path), mode='r')
+  for ext, codec in _CODECS.items():
+    if path.lower().endswith(ext):
+      return pa.CompressedInputStream(raw, codec)
+  return raw
+
+
+def _lines(path: str) -> Iterator[str]:
+  """Text lines of a (possibly compressed) file on any Beam filesystem."""
+  with FileSystems.open(path) as f:
+    while True:
+      line = f.readline()
+      if not line:
+        return
+      yield line.decode('utf-8', errors='replace')
+
+
+# ----------------------------------------------------------------------------
+# Conversion of read blocks into canonical batches
+
+
+class _Conformer:
+  """Casts blocks to the span's types and picks out rows that do not fit."""
+
+  def __init__(self, schema: pa.Schema):
+    self._types = {f.name: f.type for f in schema}
+    self._order = [f.name for f in schema]
+
+  def conform(self, table: pa.Table) -> Tuple[pa.Table, List[Tuple[int, str]]]:
+    """Returns (table with the span's types, [(row index, reason)])."""
+    bad: Dict[int, str] = {}
+    arrays, names = [], []
+    for name in self._order:
+      if name in table.column_names:
+        col = table.column(name)
+        arrays.append(self._cast(name, col, bad))
+      else:
+        arrays.append(pa.nulls(table.num_rows, self._types[name]))
+      names.append(name)
+    for name in table.column_names:
+      if name not in self._types:  # a column the first file did not have
+        col = table.column(name)
+        arrays.append(col if pa.types.is_string(col.type) else
+                      _cast_lenient(col, pa.string()))
+        names.append(name)
+    out = pa.Table.from_arrays(arrays, names=names)
+    if bad:
+      keep = pa.array([i not in bad for i in range(out.num_rows)])
+      out = out.filter(keep)
+    return out, sorted(bad.items())
+
+  def _cast(self, name, col, bad) -> pa.ChunkedArray:
+    target = self._types[name]
+    if col.type == target:
+      return col
+    try:
+      return pc.cast(col, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+      pass
+    # Rare path: find the values that do not convert, one by one.
+    values = col.to_pylist()
+    out = []
+    for i, v in enumerate(values):
+      if v is None:
+        out.append(None)
+        continue
+      try:
+        out.append(pc.cast(pa.array([v]), target)[0].as_py())
+      except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        bad.setdefault(i, f'column {name!r}: value is not {_type_word(target)}')
+        out.append(None)
+    return pa.chunked_array([pa.array(out, type=target)])
+
+
+def _cast_lenient(col, target):
+  try:
+    return pc.cast(col, target)
+  except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    return pa.array([None if v is None else str(v) for v in col.to_pylist()],
+                    type=target)
+
+
+def _type_word(t: pa.DataType) -> str:
+  if pa.types.is_integer(t):
+    return 'an integer'
+  if pa.types.is_floating(t):
+    return 'a number'
+  if pa.types.is_boolean(t):
+    return 'a boolean'
+  return str(t)
+
+
+def to_tfdv_batch(table: pa.Table) -> pa.RecordBatch:
+  """Turns a table of primitive columns into one canonical TFDV RecordBatch."""
+  batch = table.combine_chunks().to_batches()
+  if batch:
+    rb = batch[0]
+  else:
+    rb = pa.RecordBatch.from_arrays(
+        [pa.array([], type=f.type) for f in table.schema],
+        names=table.schema.names)
+  return table_util.CanonicalizeRecordBatch(rb)
+
+
+class _Rebatcher:
+  """Collects tables and hands back tables of exactly ``size`` rows."""
+
+  def __init__(self, size: int):
+    self._size = size
+    self._parts: List[pa.Table] = []
+    self._rows = 0
+
+  def add(self, table: pa.Table) -> Iterator[pa.Table]:
+    if table.num_rows == 0:
+      return
+    self._parts.append(table)
+    self._rows += table.num_rows
+    while self._rows >= self._size:
+      merged = pa.concat_tables(self._parts, promote=True)
+      yield merged.slice(0, self._size)
+      rest = merged.slice(self._size)
+      self._parts = [rest] if rest.num_rows else []
+      self._rows = rest.num_rows
+
+  def flush(self) -> Iterator[pa.Table]:
+    if self._rows:
+      yield pa.concat_tables(self._parts, promote=True)
+    self._parts, self._rows = [], 0
+
+
+# ----------------------------------------------------------------------------
+# Per-format readers (DoFns over file paths)
+
+
+class _ReadFileFn(beam.DoFn):
+  """Base DoFn: a unit of work (a file) in, canonical RecordBatches and
+  malformed rows out. Subclasses implement ``read_blocks``."""
+
+  def __init__(self, spec: DatasetSpec, schema: pa.Schema):
+    self._spec = spec
+    self._schema = schema
+    self._rows = Metrics.counter(_METRICS_NAMESPACE, 'rows_read')
+    self._malformed = Metrics.counter(_METRICS_NAMESPACE, 'rows_malformed')
+    self._units = Metrics.counter(_METRICS_NAMESPACE, 'files_read')
+
+  def process(self, item):
+    path = item[0] if isinstance(item, tuple) else item
+    conformer = _Conformer(self._schema)
+    rebatcher = _Rebatcher(self._spec.batch_size)
+    self._units.inc()
+    for table, bad in self.read_blocks(item):
+      if bad:
+        self._malformed.inc(len(bad))
+        for record in bad:
+          yield beam.pvalue.TaggedOutput(MALFORMED_TAG, json.dumps(record))
+      conformed, rejected = conformer.conform(table)
+      if rejected:
+        self._malformed.inc(len(rejected))
+        for index, reason in rejected:
+          yield beam.pvalue.TaggedOutput(MALFORMED_TAG, json.dumps({
+              'file': path, 'line': None, 'reason': reason,
+              'row': _row_text(table, index)}))
+      for out in rebatcher.add(conformed):
+        yield self._emit(out)
+    for out in rebatcher.flush():
+      yield self._emit(out)
+
+  def _emit(self, table: pa.Table) -> pa.RecordBatch:
+    self._rows.inc(table.num_rows)
+    return to_tfdv_batch(table)
+
+  def read_blocks(self, item) -> Iterator[Tuple[pa.Table, list]]:
+    """Yields (block of rows as read, [malformed row records])."""
+    raise NotImplementedError
+
+
+def _row_text(table: pa.Table, index: int) -> str:
+  row = table.slice(index, 1).to_pylist()[0]
+  return json.dumps(row, default=str)
+
+
+class _ReadCsvFn(_ReadFileFn):
+  """Reads one CSV file (any Beam compression) in blocks.
+
+  All cells are parsed as text first and then cast to the span's column types,
+  so a row with a wrong number of cells or a value that does not fit its
+  column's type is set aside as malformed instead of failing the file.
+  """
+
+  def read_blocks(self, path):
+    spec = self._spec
+    bad: List[dict] = []
+
+    def on_invalid(row) -> str:
+      bad.append({'file': path, 'line': row.number,
+                  'reason': (f'expected {row.expected_columns} cells, '
+                             f'found {row.actual_columns}'),
+                  'row': row.text})
+      return 'skip'
+
+    with _open_arrow_stream(path) as f:
+      reader = _open_csv_or_none(
+          f,
+          read_options=_csv_read_options(spec, block_size=_CSV_BLOCK_BYTES),
+          parse_options=pacsv.ParseOptions(
+              delimiter=spec.delimiter, quote_char=spec.quote_char or False,
+              invalid_row_handler=on_invalid),
+          convert_options=pacsv.ConvertOptions(
+              column_types=_all_strings_for(self._schema),
+              null_values=list(spec.null_values), strings_can_be_null=True,
+              include_columns=list(spec.columns) or None))
+      if reader is None:
+        return
+      for batch in reader:
+        yield pa.Table.from_batches([batch]), list(bad)
+        bad.clear()
+      if bad:
+        yield pa.table({}), list(bad)
+
+
+def _all_strings_for(schema: pa.Schema) -> Dict[str, pa.DataType]:
+  return {f.name: pa.string() for f in schema}
+
+
+def _open_csv_or_none(f, **options) -> Optional[pacsv.CSVStreamingReader]:
+  """pyarrow's streaming CSV reader, or None for a file with no bytes."""
+  try:
+    return pacsv.open_csv(f, **options)
+  except pa.ArrowInvalid as e:
+    if 'Empty CSV file' in str(e):
+      return None
+    raise
+
+
+class _ReadJsonLinesFn(_ReadFileFn):
+  """Reads one JSON-lines file: one object per line; other lines are malformed."""
+
+  def read_blocks(self, path):
+    rows, bad = [], []
+    for number, line in enumerate(_lines(path), start=1):
+      if not line.strip():
+        continue
+      try:
+        value = json.loads(line)
+        if not isinstance(value, dict):
+          raise ValueError('not a JSON object')
+      except ValueError as e:
+        bad.append({'file': path, 'line': number,
+                    'reason': f'not a JSON object ({_first_line(e)})',
+                    'row': line.rstrip('\n')})
+        continue
+      rows.append(value)
+      if len(rows) >= self._spec.batch_size:
+        yield self._to_table(rows), bad
+        rows, bad = [], []
+    if rows or bad:
+      yield self._to_table(rows), bad
+
+  def _to_table(self, rows: List[dict]) -> pa.Table:
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    columns = {}
+    for name in names:
+      values = [r.get(name) for r in rows]
+      try:
+        columns[name] = pa.array(values)
+      except (pa.ArrowInvalid, pa.ArrowTypeError):
+        columns[name] = pa.array(
+            [None if v is None else json.dumps(v) if not isinstance(v, str)
+             else v for v in values], type=pa.string())
+    return pa.table(columns) if columns else pa.table({})
+
+
+class _ListParquetRowGroupsFn(beam.DoFn):
+  """Path in, (path, row group) out: row groups are Parquet's unit of work."""
+
+  def process(self, path: str):
+    with _open_binary(path) as f:
+      try:
+        n = pq.ParquetFile(f).num_row_groups
+      except Exception as e:
+        raise UserError(f'{path}: not a readable Parquet file '
+                        f'({_first_line(e)})') from e
+    for i in range(n):
+      yield path, i
+
+
+class _ReadParquetRowGroupFn(_ReadFileFn):
+  """Reads one (path, row group) in batches of ``batch_size`` rows."""
+
+  def read_blocks(self, item):
+    path, row_group = item
+    columns = [f.name for f in self._schema] or None
+    with _open_binary(path) as f:
+      pf = pq.ParquetFile(f)
+      for batch in pf.iter_batches(batch_size=self._spec.batch_size,
+                                   row_groups=[row_group], columns=columns,
+                                   use_threads=False):
+        yield pa.Table.from_batches([batch]), []
+
+
+class ReadSpan(beam.PTransform):
+  """Reads every file of a span.
+
+  Input: the pipeline root. Output: a dict of two PCollections: ``batches``,
+  canonical ``pa.RecordBatch``es, and ``malformed``, JSON text of each row
+  that could not be read.
+  """
+
+  def __init__(self, spec: DatasetSpec, schema: pa.Schema):
+    super().__init__()
+    self._spec = spec
+    self._schema = schema
+
+  def expand(self, pbegin):
+    spec = self._spec
+    if spec.format == 'tfrecord':
+      return self._expand_tfrecord(pbegin)
+    paths = (pbegin
+             | 'MatchFiles' >> fileio.MatchFiles(spec.path)
+             | 'Paths' >> beam.Map(lambda m: m.path)
+             | 'SkipHidden' >> beam.Filter(lambda p: not _is_hidden(p)))
+    if spec.format == 'parquet':
+      work = (paths
+              | 'ListRowGroups' >> beam.ParDo(_ListParquetRowGroupsFn())
+              | 'SpreadRowGroups' >> beam.Reshuffle())
+      fn = _ReadParquetRowGroupFn(spec, self._schema)
+    else:
+      work = paths | 'SpreadFiles' >> beam.Reshuffle()
+      fn = (_ReadCsvFn if spec.format == 'csv' else _ReadJsonLinesFn)(
+          spec, self._schema)
+    out = work | 'ReadFiles' >> beam.ParDo(fn).with_outputs(
+        MALFORMED_TAG, main='batches')
+    return {'batches': out.batches, 'malformed': out[MALFORMED_TAG]}
+
+  def _expand_tfrecord(self, pbegin):
+    from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
+    source = tfxio.TFExampleRecord(
+        file_pattern=self._spec.path, telemetry_descriptors=['dv'])
+    batches = pbegin | 'ReadTFRecord' >> source.BeamSource(
+        batch_size=self._spec.batch_size)
+    # tf.Example records are typed; a corrupt file fails the run instead.
+    malformed = pbegin | 'NoMalformed' >> beam.Create([])
+    return {'batches': batches, 'malformed': malformed}

@@ -1,0 +1,230 @@
+"""One statistics pass over a span, from config to committed artifacts.
+
+Shared by every job that computes statistics (``stats``, ``validate``): read
+the span, compute TFDV statistics for it and its slices, keep malformed rows
+in a dead-letter file, and hand back what the job needs to write its rows.
+"""
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import time
+import uuid
+from typing import Dict, List, Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+import pyarrow as pa
+import tensorflow_data_validation as tfdv
+from omegaconf import DictConfig
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from transforms import artifacts
+from transforms import config
+from transforms import sources
+from transforms import statistics
+from transforms.errors import EmptySpanError, UserError
+
+_log = logging.getLogger(__name__)
+
+
+def new_run_id(now: dt.datetime) -> str:
+  return f'{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}'
+
+
+@dataclasses.dataclass
+class SpanStatistics:
+  """What a statistics pass produced, before anything is committed."""
+  run_id: str
+  run_ts: dt.datetime
+  key: Dict[str, str]
+  store: artifacts.SpanArtifacts
+  scratch: str
+  stats: statistics_pb2.DatasetFeatureStatisticsList
+  num_examples: int
+  num_malformed: int
+  num_files: int
+  dead_letters: List[str]
+  started: float
+
+  @property
+  def overall(self) -> statistics_pb2.DatasetFeatureStatistics:
+    return statistics.overall(self.stats)
+
+  def files_to_commit(self) -> Dict[str, str]:
+    files = {artifacts.STATS_FILE: FileSystems.join(self.scratch,
+                                                     artifacts.STATS_FILE)}
+    for path in self.dead_letters:
+      name = path.rsplit('/', 1)[-1]
+      files[f'{artifacts.DEAD_LETTER_DIR}/{name}'] = path
+    return files
+
+  def run_row(self, cfg: DictConfig, job: str, **extra) -> Dict[str, object]:
+    return {
+        'run_id': self.run_id,
+        'run_ts': self.run_ts,
+        'job': job,
+        **self.key,
+        'status': 'ok',
+        'runner': config.runner_name(cfg),
+        'num_examples': self.num_examples,
+        'num_malformed': self.num_malformed,
+        'num_files': self.num_files,
+        'num_features': len(self.overall.features),
+        'num_anomalies': 0,
+        'stats_uri': self.store.stats_path,
+        'dead_letter_uri': (self.store.dead_letter_dir if self.dead_letters
+                            else None),
+        'schema_version': None,
+        'duration_s': time.time() - self.started,
+        'config': json.dumps(config.to_plain(cfg), sort_keys=True,
+                             default=str),
+        **extra,
+    }
+
+
+class StatisticsPipeline(beam.PTransform):
+  """Pipeline root in; statistics and dead letters written under ``scratch``.
+
+  Steps: ReadSpan -> ComputeStatistics -> WriteStatistics, and the malformed
+  rows -> WriteDeadLetters.
+  """
+
+  def __init__(self, spec: sources.DatasetSpec, schema: pa.Schema,
+               options: tfdv.StatsOptions, scratch: str):
+    super().__init__()
+    self._spec, self._schema = spec, schema
+    self._options, self._scratch = options, scratch
+
+  def expand(self, pbegin):
+    read = pbegin | 'ReadSpan' >> sources.ReadSpan(self._spec, self._schema)
+    _ = (read['batches']
+         | 'ComputeStatistics' >> statistics.ComputeStatistics(self._options)
+         | 'WriteStatistics' >> tfdv.WriteStatisticsToBinaryFile(
+             FileSystems.join(self._scratch, artifacts.STATS_FILE)))
+    _ = (read['malformed']
+         | 'WriteDeadLetters' >> beam.io.WriteToText(
+             FileSystems.join(self._scratch, artifacts.DEAD_LETTER_DIR,
+                              'malformed'),
+             file_name_suffix='.jsonl'))
+    return pbegin.pipeline
+
+
+def compute(cfg: DictConfig) -> SpanStatistics:
+  """Checks config, runs the statistics pipeline, and reads its results.
+
+  The caller writes its warehouse rows and then calls ``commit``; on any
+  failure it calls ``discard``. Raises UserError for bad config or input,
+  EmptySpanError when the span has no rows.
+  """
+  started = time.time()
+  run_ts = dt.datetime.now(dt.timezone.utc)
+  key = config.run_key(cfg)
+  spec = config.dataset_spec(cfg)
+  settings = config.stats_settings(cfg)
+  options = config.pipeline_options(cfg)
+  store = artifacts.SpanArtifacts(config.store_root(cfg), **key)
+
+  files = sources.match_files(spec.path)
+  schema = sources.infer_schema(spec, files[0])
+  columns = schema.names
+  label = config.label(cfg)
+  if label and columns and label not in columns:
+    raise UserError(f'dataset.label={label!r}: no such column in '
+                    f'{spec.path!r}')
+  stats_options = statistics.stats_options(
+      **settings, label_feature=label, slices=config.slices(cfg), columns=columns)
+
+  run_id = new_run_id(run_ts)
+  scratch = store.scratch(run_id)
+  _log.info('run %s: reading %d file(s) of %s', run_id, len(files), spec.path)
+  try:
+    pipeline = beam.Pipeline(options=options)
+    _ = pipeline | 'StatisticsForSpan' >> StatisticsPipeline(
+        spec, schema, stats_options, scratch)
+    result = pipeline.run()
+    result.wait_until_finish()
+  except Exception as e:
+    artifacts.delete_scratch(scratch)
+    raise _as_user_error(e, spec) from e
+
+  counters = _counters(result)
+  stats = artifacts.read_stats(FileSystems.join(scratch, artifacts.STATS_FILE))
+  dead = [p for p in artifacts.list_files(FileSystems.join(
+      scratch, artifacts.DEAD_LETTER_DIR, '*')) if _non_empty(p)]
+  out = SpanStatistics(
+      run_id=run_id, run_ts=run_ts, key=key, store=store, scratch=scratch,
+      stats=stats, num_examples=_num_examples(stats),
+      num_malformed=counters.get('rows_malformed', 0),
+      num_files=counters.get('files_read', 0), dead_letters=dead,
+      started=started)
+  if out.num_examples == 0:
+    discard(out)
+    raise EmptySpanError(
+        f'dataset.path {spec.path!r}: span {key["span"]!r} has no rows '
+        f'({len(files)} file(s), {out.num_malformed} malformed row(s))')
+  return out
+
+
+def commit(span: SpanStatistics, run_record: Dict[str, object]) -> None:
+  """Moves the run's artifacts into the span's folder, with its run.json."""
+  record_path = FileSystems.join(span.scratch, artifacts.RUN_FILE)
+  artifacts.write_json(record_path, run_record)
+  files = span.files_to_commit()
+  files[artifacts.RUN_FILE] = record_path
+  span.store.commit(span.scratch, files)
+
+
+def discard(span: SpanStatistics) -> None:
+  artifacts.delete_scratch(span.scratch)
+
+
+def _num_examples(stats: statistics_pb2.DatasetFeatureStatisticsList) -> int:
+  try:
+    return statistics.overall(stats).num_examples
+  except ValueError:
+    return 0
+
+
+def _non_empty(path: str) -> bool:
+  try:
+    return FileSystems.match([path])[0].metadata_list[0].size_in_bytes > 0
+  except Exception:
+    return False
+
+
+def _counters(result) -> Dict[str, int]:
+  out = {}
+  query = result.metrics().query(MetricsFilter().with_namespace('dv.source'))
+  for counter in query['counters']:
+    value = counter.committed
+    if value is None:
+      value = counter.attempted
+    out[counter.key.metric.name] = out.get(counter.key.metric.name, 0) + (
+        value or 0)
+  return out
+
+
+def _as_user_error(e: Exception, spec: sources.DatasetSpec) -> UserError:
+  """A pipeline failure as one line that names the input."""
+  seen = e
+  while seen is not None:
+    if isinstance(seen, UserError):
+      return seen
+    seen = seen.__cause__ or seen.__context__
+  text = str(e)
+  if 'UserError' in text:  # raised on a worker and re-raised as text
+    for line in text.splitlines():
+      if 'UserError:' in line:
+        return UserError(line.split('UserError:', 1)[1].strip())
+  return UserError(f'dataset.path {spec.path!r}: reading {spec.format} failed '
+                   f'({_short(e)})')
+
+
+def _short(e: BaseException) -> str:
+  lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+  # Beam prefixes the cause with its own context; the last line is the cause.
+  text = lines[-1] if lines else type(e).__name__
+  return text[:300]

@@ -1,0 +1,199 @@
+"""Statistics: TFDV over RecordBatches, and statistics protos as table rows."""
+
+import dataclasses
+import hashlib
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+import apache_beam as beam
+import pyarrow as pa
+import tensorflow_data_validation as tfdv
+from tensorflow_data_validation.utils import slicing_util
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from transforms.errors import UserError
+
+# TFDV's name for the slice that holds every example.
+OVERALL_SLICE = 'All Examples'
+
+SliceSpec = Union[str, Sequence[str], Mapping[str, Optional[Sequence[Any]]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class PrivacySpec:
+  """How raw values may appear in warehouse rows (see conf/privacy)."""
+  # A top value seen fewer times than this in the span is not written: a rare
+  # value can single out a person.
+  min_value_count: int = 10
+  # Features whose values are written only as salted hashes.
+  hashed_features: Sequence[str] = ()
+  salt: str = ''
+
+  def value(self, feature: str, raw: str) -> str:
+    if feature in self.hashed_features:
+      return hash_value(raw, self.salt)
+    return raw
+
+
+def hash_value(raw: str, salt: str = '') -> str:
+  """A short, stable, salted digest that stands in for a raw value."""
+  digest = hashlib.sha256((salt + '\x00' + raw).encode('utf-8')).hexdigest()
+  return 'sha256:' + digest[:16]
+
+
+def slice_functions(slices: Sequence[SliceSpec], columns: Sequence[str],
+                    key: str = 'slices') -> list:
+  """TFDV slice functions for the configured slices.
+
+  Each entry is a feature name (one slice per value), a list of names (one per
+  combination of values), or a mapping of names to the values to keep.
+  """
+  functions = []
+  for i, entry in enumerate(slices):
+    if isinstance(entry, str):
+      features = {entry: None}
+    elif isinstance(entry, Mapping):
+      features = {k: (list(v) if v is not None else None)
+                  for k, v in entry.items()}
+    else:
+      features = {name: None for name in entry}
+    if not features:
+      raise UserError(f'{key}[{i}]: empty slice')
+    for name in features:
+      if columns and name not in columns:
+        raise UserError(f'{key}[{i}]: no feature {name!r} in the data '
+                        f'(columns: {", ".join(list(columns)[:20])})')
+    functions.append(slicing_util.get_feature_value_slicer(features))
+  return functions
+
+
+def stats_options(*, num_top_values: int, num_rank_histogram_buckets: int,
+                  num_histogram_buckets: int,
+                  num_quantiles_histogram_buckets: int, epsilon: float,
+                  sample_rate: Optional[float] = None,
+                  label_feature: Optional[str] = None,
+                  slices: Sequence[SliceSpec] = (),
+                  columns: Sequence[str] = ()) -> tfdv.StatsOptions:
+  """Builds TFDV's StatsOptions from config values."""
+  # Booleans arrive as 0/1 integers and get numeric statistics (the mean is
+  # the share of true), as in TFDV's own dataframe helper.
+  functions = slice_functions(slices, columns)
+  return tfdv.StatsOptions(
+      label_feature=label_feature or None,
+      sample_rate=sample_rate,
+      num_top_values=num_top_values,
+      num_rank_histogram_buckets=num_rank_histogram_buckets,
+      num_histogram_buckets=num_histogram_buckets,
+      num_quantiles_histogram_buckets=num_quantiles_histogram_buckets,
+      epsilon=epsilon,
+      experimental_slice_functions=functions or None)
+
+
+class ComputeStatistics(beam.PTransform):
+  """RecordBatches of a span in, one ``DatasetFeatureStatisticsList`` out.
+
+  The list holds one ``DatasetFeatureStatistics`` for the whole span (named
+  ``All Examples``) and one per configured slice value.
+  """
+
+  def __init__(self, options: tfdv.StatsOptions):
+    super().__init__()
+    self._options = options
+
+  def expand(self, batches):
+    return batches | 'GenerateStatistics' >> tfdv.GenerateStatistics(
+        self._options)
+
+
+# ----------------------------------------------------------------------------
+# Statistics protos as rows
+
+
+def feature_path(feature: statistics_pb2.FeatureNameStatistics) -> str:
+  if feature.HasField('path'):
+    return '.'.join(feature.path.step)
+  return feature.name
+
+
+def _type_name(feature: statistics_pb2.FeatureNameStatistics) -> str:
+  return statistics_pb2.FeatureNameStatistics.Type.Name(feature.type)
+
+
+def _quantiles(num: statistics_pb2.NumericStatistics) -> List[float]:
+  for h in num.histograms:
+    if h.type == statistics_pb2.Histogram.QUANTILES and h.buckets:
+      return [b.low_value for b in h.buckets] + [h.buckets[-1].high_value]
+  return []
+
+
+def common_stats(feature) -> Optional[statistics_pb2.CommonStatistics]:
+  kind = feature.WhichOneof('stats')
+  if kind == 'num_stats':
+    return feature.num_stats.common_stats
+  if kind == 'string_stats':
+    return feature.string_stats.common_stats
+  if kind == 'bytes_stats':
+    return feature.bytes_stats.common_stats
+  if kind == 'struct_stats':
+    return feature.struct_stats.common_stats
+  return None
+
+
+def slice_name(dataset: statistics_pb2.DatasetFeatureStatistics) -> str:
+  """'' for the whole span, else TFDV's slice key (e.g. ``sex_Female``)."""
+  return '' if dataset.name in ('', OVERALL_SLICE) else dataset.name
+
+
+def feature_rows(stats: statistics_pb2.DatasetFeatureStatisticsList,
+                 privacy: PrivacySpec) -> List[Dict[str, Any]]:
+  """One row per (slice, feature): the feature statistics history table.
+
+  Top values rarer than ``privacy.min_value_count`` are left out, and values
+  of ``privacy.hashed_features`` are replaced by salted hashes.
+  """
+  rows = []
+  for dataset in stats.datasets:
+    n = dataset.num_examples
+    for feature in dataset.features:
+      name = feature_path(feature)
+      common = common_stats(feature)
+      present = common.num_non_missing if common else 0
+      missing = common.num_missing if common else 0
+      row = {
+          'slice': slice_name(dataset),
+          'feature': name,
+          'type': _type_name(feature),
+          'num_examples': n,
+          'num_present': present,
+          'num_missing': missing,
+          'missing_rate': (missing / n) if n else None,
+          'min_num_values': common.min_num_values if common else None,
+          'max_num_values': common.max_num_values if common else None,
+          'avg_num_values': common.avg_num_values if common else None,
+          'mean': None, 'std_dev': None, 'min': None, 'max': None,
+          'median': None, 'num_zeros': None, 'quantiles': [],
+          'unique': None, 'avg_length': None, 'top_values': [],
+      }
+      if feature.HasField('num_stats') and present:
+        num = feature.num_stats
+        row.update(mean=num.mean, std_dev=num.std_dev, min=num.min,
+                   max=num.max, median=num.median, num_zeros=num.num_zeros,
+                   quantiles=_quantiles(num))
+      elif feature.HasField('string_stats'):
+        s = feature.string_stats
+        row.update(unique=s.unique, avg_length=s.avg_length,
+                   top_values=[
+                       {'value': privacy.value(name, tv.value),
+                        'count': tv.frequency}
+                       for tv in s.top_values
+                       if tv.frequency >= privacy.min_value_count])
+      rows.append(row)
+  return rows
+
+
+def overall(stats: statistics_pb2.DatasetFeatureStatisticsList
+           ) -> statistics_pb2.DatasetFeatureStatistics:
+  """The whole-span entry of a statistics list."""
+  for dataset in stats.datasets:
+    if slice_name(dataset) == '':
+      return dataset
+  raise ValueError('statistics hold no whole-span entry')

@@ -1,0 +1,107 @@
+"""The warehouse tables, defined once for every sink.
+
+Each column is (name, type, description). Types are BigQuery's standard SQL
+names; sinks translate them (see ``duckdb_type``). ``ARRAY<...>`` and
+``STRUCT<...>`` nest as in BigQuery.
+"""
+
+from typing import Dict, List, Tuple
+
+Column = Tuple[str, str, str]
+
+RUN_KEY = ('job', 'dataset', 'split', 'span')
+
+RUNS: List[Column] = [
+    ('run_id', 'STRING', 'Unique id of the run'),
+    ('run_ts', 'TIMESTAMP', 'When the run started (UTC)'),
+    ('job', 'STRING', 'Job that produced the run: stats, validate, ...'),
+    ('dataset', 'STRING', 'dataset.name'),
+    ('split', 'STRING', 'split, e.g. train or serving'),
+    ('span', 'STRING', 'span, e.g. a date'),
+    ('status', 'STRING', 'ok, or blocking when blocking anomalies were found'),
+    ('runner', 'STRING', 'Beam runner that executed the pipeline'),
+    ('num_examples', 'INT64', 'Rows read into statistics'),
+    ('num_malformed', 'INT64', 'Rows set aside as malformed'),
+    ('num_files', 'INT64', 'Files (Parquet: row groups) read'),
+    ('num_features', 'INT64', 'Features in the whole-span statistics'),
+    ('num_anomalies', 'INT64', 'Anomaly rows written by this run'),
+    ('stats_uri', 'STRING', 'Statistics artifact (DatasetFeatureStatisticsList)'),
+    ('dead_letter_uri', 'STRING', 'Where malformed rows were kept, if any'),
+    ('schema_version', 'INT64', 'Schema version validated against, if any'),
+    ('duration_s', 'FLOAT64', 'Wall time of the run in seconds'),
+    ('config', 'STRING', 'Resolved job config as JSON'),
+]
+
+FEATURE_STATS: List[Column] = [
+    ('run_id', 'STRING', 'runs.run_id'),
+    ('run_ts', 'TIMESTAMP', 'runs.run_ts'),
+    ('dataset', 'STRING', 'dataset.name'),
+    ('split', 'STRING', 'split'),
+    ('span', 'STRING', 'span'),
+    ('slice', 'STRING', "'' for the whole span, else the slice key"),
+    ('feature', 'STRING', 'Feature path'),
+    ('type', 'STRING', 'INT, FLOAT, STRING, BYTES or STRUCT'),
+    ('num_examples', 'INT64', 'Examples in the slice'),
+    ('num_present', 'INT64', 'Examples where the feature is present'),
+    ('num_missing', 'INT64', 'Examples where the feature is missing'),
+    ('missing_rate', 'FLOAT64', 'num_missing / num_examples'),
+    ('min_num_values', 'INT64', 'Fewest values in one example'),
+    ('max_num_values', 'INT64', 'Most values in one example'),
+    ('avg_num_values', 'FLOAT64', 'Average values per example'),
+    ('mean', 'FLOAT64', 'Numeric: mean'),
+    ('std_dev', 'FLOAT64', 'Numeric: standard deviation'),
+    ('min', 'FLOAT64', 'Numeric: minimum'),
+    ('max', 'FLOAT64', 'Numeric: maximum'),
+    ('median', 'FLOAT64', 'Numeric: approximate median'),
+    ('num_zeros', 'INT64', 'Numeric: count of zeros'),
+    ('quantiles', 'ARRAY<FLOAT64>', 'Numeric: approximate quantile bounds'),
+    ('unique', 'INT64', 'Categorical: distinct values'),
+    ('avg_length', 'FLOAT64', 'Categorical: average string length'),
+    ('top_values', 'ARRAY<STRUCT<value STRING, count FLOAT64>>',
+     'Categorical: most frequent values (privacy rules applied)'),
+]
+
+TABLES: Dict[str, List[Column]] = {
+    'runs': RUNS,
+    'feature_stats': FEATURE_STATS,
+}
+
+_DUCKDB_SCALARS = {
+    'STRING': 'VARCHAR',
+    'INT64': 'BIGINT',
+    'FLOAT64': 'DOUBLE',
+    'BOOL': 'BOOLEAN',
+    'TIMESTAMP': 'TIMESTAMP',
+}
+
+
+def duckdb_type(bq_type: str) -> str:
+  """Translates one of the column types above to DuckDB's SQL."""
+  t = bq_type.strip()
+  if t.startswith('ARRAY<') and t.endswith('>'):
+    return duckdb_type(t[6:-1]) + '[]'
+  if t.startswith('STRUCT<') and t.endswith('>'):
+    fields = []
+    for part in split_top_level(t[7:-1]):
+      name, inner = part.strip().split(' ', 1)
+      fields.append(f'"{name}" {duckdb_type(inner)}')
+    return 'STRUCT(' + ', '.join(fields) + ')'
+  return _DUCKDB_SCALARS[t]
+
+
+def split_top_level(text: str) -> List[str]:
+  parts, depth, start = [], 0, 0
+  for i, ch in enumerate(text):
+    if ch == '<':
+      depth += 1
+    elif ch == '>':
+      depth -= 1
+    elif ch == ',' and depth == 0:
+      parts.append(text[start:i])
+      start = i + 1
+  parts.append(text[start:])
+  return parts
+
+
+def column_names(table: str) -> List[str]:
+  return [c[0] for c in TABLES[table]]
