@@ -14,7 +14,7 @@ install: $(INSTALLED)
 $(INSTALLED): requirements.lock setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV) pip install --python $(PY) --quiet -r requirements.lock
+	$(UV) pip install --python $(PY) --quiet --compile-bytecode -r requirements.lock
 	$(UV) pip install --python $(PY) --quiet --no-deps -e .
 	@touch $@
 

@@ -31,15 +31,42 @@ def configure_logging(level: str) -> None:
     logging.getLogger(name).setLevel(logging.WARNING)
 
 
+# Worst outcome first: a failed run outranks blocking anomalies.
+_RANK = {EXIT_OK: 0, EXIT_BLOCKING: 1, EXIT_FAILED: 2}
+_worst = EXIT_OK
+
+
+def _is_multirun() -> bool:
+  try:
+    from hydra.core.hydra_config import HydraConfig  # pylint: disable=g-import-not-at-top
+    from hydra.types import RunMode  # pylint: disable=g-import-not-at-top
+    return HydraConfig.get().mode == RunMode.MULTIRUN
+  except (ImportError, ValueError):
+    return False
+
+
 def main(job: Callable[[DictConfig], int], cfg: DictConfig, name: str) -> None:
-  """Runs ``job(cfg)`` and exits with its code; bad input exits with one line."""
+  """Runs ``job(cfg)`` and exits with its code; bad input exits with one line.
+
+  Under Hydra multirun (``-m span=a,b,c``, e.g. a backfill) every run goes
+  ahead and the process ends with the worst code of them (see final_code).
+  """
+  global _worst
   configure_logging(cfg.get('log_level', 'INFO'))
   try:
     code = job(cfg)
   except UserError as e:
     print(f'{name}: error: {e}', file=sys.stderr)
-    sys.exit(EXIT_FAILED)
+    code = EXIT_FAILED
   except KeyboardInterrupt:
     print(f'{name}: interrupted; nothing was written', file=sys.stderr)
     sys.exit(EXIT_FAILED)
-  sys.exit(code)
+  if not _is_multirun():
+    sys.exit(code)
+  if _RANK[code] > _RANK[_worst]:
+    _worst = code
+
+
+def final_code() -> int:
+  """The worst exit code of the runs of a multirun."""
+  return _worst

@@ -8,6 +8,8 @@ stores them in the artifact store, and writes a ``runs`` row and one
 ``feature_stats`` row per feature and slice to the warehouse.
 """
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
@@ -45,3 +47,4 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == '__main__':
   main()  # pylint: disable=no-value-for-parameter
+  sys.exit(_cli.final_code())

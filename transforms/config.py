@@ -16,6 +16,11 @@ from transforms import sources
 from transforms.errors import UserError
 from transforms.statistics import PrivacySpec
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# ${dv_repo:} in config: the repository root, for the bundled demo data.
+if not OmegaConf.has_resolver('dv_repo'):
+  OmegaConf.register_new_resolver('dv_repo', lambda: REPO)
+
 
 def to_plain(node: Any) -> Any:
   """A resolved plain-Python copy of a config node; UserError on bad config."""

@@ -41,7 +41,7 @@ def hash_value(raw: str, salt: str = '') -> str:
 
 
 def slice_functions(slices: Sequence[SliceSpec], columns: Sequence[str],
-                    key: str = 'slices') -> list:
+                    key: str = 'dataset.slices') -> list:
   """TFDV slice functions for the configured slices.
 
   Each entry is a feature name (one slice per value), a list of names (one per

@@ -1,0 +1,221 @@
+"""Schema registry: immutable, numbered schema versions in the artifact store.
+
+Layout, next to the statistics of the same dataset::
+
+  {store.root}/{dataset}/schemas/v{N}/
+      schema.pbtxt     the schema as a human-readable text proto
+      meta.json        version, created, parent, source statistics, note, origin
+      promoted.json    present once the version was promoted (validated against)
+
+A version is written once and never changed. Versions made by ``infer`` are
+promoted when created; versions proposed from a validation run's anomalies
+are not used until ``promote``. "Latest" means the highest promoted version.
+"""
+
+import dataclasses
+import datetime as dt
+import re
+from typing import Any, Dict, List, Optional, Sequence
+
+from apache_beam.io.filesystems import FileSystems
+from google.protobuf import text_format
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from transforms import artifacts
+from transforms.errors import UserError
+
+SCHEMA_FILE = 'schema.pbtxt'
+META_FILE = 'meta.json'
+PROMOTED_FILE = 'promoted.json'
+_VERSION_DIR = re.compile(r'/v(\d+)/?$')
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemaVersion:
+  version: int
+  path: str
+  meta: Dict[str, Any]
+  promoted: bool
+
+  @property
+  def schema_path(self) -> str:
+    return FileSystems.join(self.path, SCHEMA_FILE)
+
+  def load(self) -> schema_pb2.Schema:
+    with FileSystems.open(self.schema_path) as f:
+      return text_format.Parse(f.read().decode('utf-8'), schema_pb2.Schema())
+
+
+class SchemaRegistry:
+  """The numbered schema versions of one dataset."""
+
+  def __init__(self, root: str, dataset: str):
+    self.dataset = dataset
+    self.dir = FileSystems.join(root, dataset, 'schemas')
+
+  def _version_dir(self, version: int) -> str:
+    return FileSystems.join(self.dir, f'v{version}')
+
+  def versions(self) -> List[SchemaVersion]:
+    """Every stored version, oldest first."""
+    found = {}
+    for path in artifacts.list_files(FileSystems.join(self.dir, '*', META_FILE)):
+      folder = path.rsplit('/', 1)[0]
+      m = _VERSION_DIR.search(folder)
+      if m:
+        found[int(m.group(1))] = folder
+    out = []
+    for version in sorted(found):
+      folder = found[version]
+      out.append(SchemaVersion(
+          version=version, path=folder,
+          meta=artifacts.read_json(FileSystems.join(folder, META_FILE)),
+          promoted=FileSystems.exists(FileSystems.join(folder, PROMOTED_FILE))))
+    return out
+
+  def get(self, version: Optional[int] = None) -> SchemaVersion:
+    """A pinned version, or the latest promoted one."""
+    versions = self.versions()
+    if version is not None:
+      for v in versions:
+        if v.version == version:
+          return v
+      raise UserError(f'schema.version={version}: dataset {self.dataset!r} has '
+                      f'no such version (have: '
+                      f'{", ".join(str(v.version) for v in versions) or "none"})')
+    promoted = [v for v in versions if v.promoted]
+    if not promoted:
+      raise UserError(
+          f'dataset {self.dataset!r} has no promoted schema in {self.dir}: '
+          f'create one with python -m beam_jobs.infer_schema '
+          f'dataset.name={self.dataset} ...')
+    return promoted[-1]
+
+  def create(self, schema: schema_pb2.Schema, *, parent: Optional[int],
+             source: str, note: str, origin: str,
+             promote: bool) -> SchemaVersion:
+    """Stores ``schema`` as the next version; never overwrites one."""
+    existing = self.versions()
+    version = (existing[-1].version + 1) if existing else 1
+    folder = self._version_dir(version)
+    if FileSystems.exists(folder):
+      raise UserError(f'{folder} already exists: schema versions are '
+                      f'immutable')
+    meta = {
+        'dataset': self.dataset,
+        'version': version,
+        'created': dt.datetime.now(dt.timezone.utc).isoformat(),
+        'parent': parent,
+        'source': source,
+        'note': note,
+        'origin': origin,
+    }
+    with FileSystems.create(FileSystems.join(folder, SCHEMA_FILE)) as f:
+      f.write(text_format.MessageToString(schema).encode('utf-8'))
+    # meta.json last: a version is listed only once it is complete.
+    artifacts.write_json(FileSystems.join(folder, META_FILE), meta)
+    if promote:
+      self.promote(version, note='promoted on creation')
+    return self.get(version)
+
+  def promote(self, version: int, note: str = '') -> SchemaVersion:
+    target = self.get(version)
+    if target.promoted:
+      raise UserError(f'schema.version={version}: already promoted')
+    artifacts.write_json(FileSystems.join(target.path, PROMOTED_FILE), {
+        'promoted': dt.datetime.now(dt.timezone.utc).isoformat(),
+        'note': note})
+    return self.get(version)
+
+
+# ----------------------------------------------------------------------------
+# Inference, environments, diff
+
+
+def infer(stats: statistics_pb2.DatasetFeatureStatisticsList,
+          serving_absent: Sequence[str] = (),
+          environments: Sequence[str] = ('TRAINING', 'SERVING')
+          ) -> schema_pb2.Schema:
+  """TFDV's schema inference on the whole-span statistics, plus environments.
+
+  Features in ``serving_absent`` (typically the label) are expected in every
+  environment but SERVING.
+  """
+  schema = tfdv.infer_schema(stats, infer_feature_shape=False)
+  for env in environments:
+    schema.default_environment.append(env)
+  names = {f.name for f in schema.feature}
+  for name in serving_absent:
+    if name not in names:
+      raise UserError(f'schema.serving_absent: no feature {name!r} in the '
+                      f'statistics (features: {", ".join(sorted(names))})')
+    feature = tfdv.get_feature(schema, name)
+    feature.not_in_environment.append('SERVING')
+  return schema
+
+
+def propose(schema: schema_pb2.Schema,
+            stats: statistics_pb2.DatasetFeatureStatisticsList,
+            anomalies: anomalies_pb2.Anomalies) -> schema_pb2.Schema:
+  """A new schema that accepts what the run's schema anomalies flagged."""
+  updated = tfdv.update_schema(schema, stats)
+  del anomalies  # update_schema re-derives the same anomalies from stats.
+  return updated
+
+
+def _feature_summary(feature: schema_pb2.Feature,
+                     schema: schema_pb2.Schema) -> Dict[str, Any]:
+  domain = feature.WhichOneof('domain_info')
+  values = None
+  if domain == 'domain':
+    for d in schema.string_domain:
+      if d.name == feature.domain:
+        values = sorted(d.value)
+  elif domain == 'string_domain':
+    values = sorted(feature.string_domain.value)
+  presence = None
+  if feature.HasField('presence'):
+    presence = (feature.presence.min_fraction, feature.presence.min_count)
+  return {
+      'type': schema_pb2.FeatureType.Name(feature.type),
+      'domain': domain,
+      'values': values,
+      'presence': presence,
+      'environments': sorted(feature.not_in_environment),
+  }
+
+
+def diff(old: schema_pb2.Schema, new: schema_pb2.Schema) -> List[Dict[str, Any]]:
+  """Feature-level changes from ``old`` to ``new``.
+
+  Each change is {feature, change, before, after}; ``change`` is one of
+  added, removed, type, domain, presence, environment.
+  """
+  a = {f.name: _feature_summary(f, old) for f in old.feature}
+  b = {f.name: _feature_summary(f, new) for f in new.feature}
+  changes = []
+  for name in sorted(set(a) | set(b)):
+    if name not in a:
+      changes.append({'feature': name, 'change': 'added', 'before': None,
+                      'after': b[name]['type']})
+      continue
+    if name not in b:
+      changes.append({'feature': name, 'change': 'removed',
+                      'before': a[name]['type'], 'after': None})
+      continue
+    for key, change in (('type', 'type'), ('values', 'domain'),
+                        ('domain', 'domain'), ('presence', 'presence'),
+                        ('environments', 'environment')):
+      if a[name][key] != b[name][key]:
+        before, after = a[name][key], b[name][key]
+        if key == 'values' and before is not None and after is not None:
+          before = {'removed': sorted(set(before) - set(after))}
+          after = {'added': sorted(set(after) - set(a[name][key]))}
+        changes.append({'feature': name, 'change': change, 'before': before,
+                        'after': after})
+        if key == 'values':
+          break  # one domain change line per feature
+  return changes
