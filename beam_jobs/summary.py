@@ -1,5 +1,7 @@
 """The one-screen summary a job prints when it ends."""
 
+import collections
+
 from transforms import statistics
 from transforms.span_stats import SpanStatistics
 
@@ -36,5 +38,52 @@ def stats_summary(span: SpanStatistics, warehouse_path: str) -> str:
   lines += [
       f'  statistics: {span.store.stats_path}',
       f'  warehouse:  {warehouse_path} (tables runs, feature_stats)',
+  ]
+  return '\n'.join(lines)
+
+
+def validate_summary(span: SpanStatistics, warehouse_path: str,
+                     schema_version: int, anomalies, notes, fail_on: str,
+                     num_blocking: int) -> str:
+  """Counts by check and severity, the top anomalies, where results are."""
+  key = span.key
+  lines = [
+      f'validate: dataset={key["dataset"]} split={key["split"]} '
+      f'span={key["span"]} run_id={span.run_id}',
+      f'  rows:       {span.num_examples:,} read, {span.num_malformed:,} '
+      f'malformed' + (f' (kept in {span.store.dead_letter_dir})'
+                      if span.dead_letters else ''),
+      f'  schema:     version {schema_version}',
+  ]
+  lines += [f'  {note}' for note in notes]
+  counts = collections.Counter((a['check'], a['severity']) for a in anomalies)
+  if counts:
+    lines.append('  anomalies:  ' + ', '.join(
+        f'{check} {severity} {n}' for (check, severity), n in
+        sorted(counts.items())))
+  else:
+    lines.append('  anomalies:  none')
+  order = {'ERROR': 0, 'WARNING': 1, 'INFO': 2}
+  top = sorted(anomalies, key=lambda a: (order.get(a['severity'], 3),
+                                         a['slice'] != '', a['check'],
+                                         a['feature']))[:10]
+  for a in top:
+    where = a['feature'] or '(dataset)'
+    if a['slice']:
+      where += f' [{a["slice"]}]'
+    measure = (f' {a["metric"]}={a["value"]:.3f}>{a["threshold"]:g}'
+               if a.get('value') is not None else '')
+    lines.append(f'    {a["severity"]:<7} {a["check"]:<6} {where}: '
+                 f'{a["anomaly_type"]}{measure}')
+  if len(anomalies) > len(top):
+    lines.append(f'    ... {len(anomalies) - len(top)} more in the '
+                 f'anomalies table')
+  verdict = (f'BLOCKING: {num_blocking} anomalies at or above {fail_on}'
+             if num_blocking else f'OK: nothing at or above {fail_on}')
+  lines += [
+      f'  result:     {verdict}',
+      f'  statistics: {span.store.stats_path}',
+      f'  warehouse:  {warehouse_path} (tables runs, anomalies, drift_skew, '
+      f'feature_stats)',
   ]
   return '\n'.join(lines)

@@ -88,6 +88,17 @@ class SpanArtifacts:
     _delete_tree(scratch)
 
 
+def list_spans(root: str, dataset: str, split: str) -> List[str]:
+  """Spans of a dataset and split that have statistics, in sort order."""
+  pattern = _join(root, dataset, f'split={split}', 'span=*', STATS_FILE)
+  spans = []
+  for path in list_files(pattern):
+    folder = path.rsplit('/', 2)[-2]
+    if folder.startswith('span='):
+      spans.append(folder[len('span='):])
+  return sorted(spans)
+
+
 def read_stats(path: str) -> statistics_pb2.DatasetFeatureStatisticsList:
   stats = statistics_pb2.DatasetFeatureStatisticsList()
   with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED

@@ -13,6 +13,7 @@ from omegaconf import errors as omegaconf_errors
 
 from transforms import artifacts
 from transforms import sources
+from transforms import validation
 from transforms.errors import UserError
 from transforms.statistics import PrivacySpec
 
@@ -196,3 +197,60 @@ def pipeline_options(cfg: DictConfig) -> PipelineOptions:
 
 def runner_name(cfg: DictConfig) -> str:
   return str(get(cfg, 'runner.name', required=False) or 'direct')
+
+
+def comparison_spec(cfg: DictConfig, kind: str):
+  """The ``drift`` or ``skew`` group as a validation.ComparisonSpec."""
+  out = {}
+  for side in ('categorical', 'numeric'):
+    metric = get(cfg, f'{kind}.{side}_metric')
+    if metric not in validation.METRICS:
+      raise UserError(f'{kind}.{side}_metric={metric!r}: expected one of '
+                      f'{", ".join(validation.METRICS)}')
+    threshold = get(cfg, f'{kind}.{side}_threshold')
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)
+                                                      ) or threshold < 0:
+      raise UserError(f'{kind}.{side}_threshold={threshold!r}: expected a '
+                      f'number >= 0')
+    out[f'{side}_metric'] = metric
+    out[f'{side}_threshold'] = float(threshold)
+  features = get(cfg, f'{kind}.features', required=False) or {}
+  if not isinstance(features, dict) or not all(
+      isinstance(v, dict) for v in features.values()):
+    raise UserError(f'{kind}.features: expected a mapping feature -> '
+                    f'{{metric: ..., threshold: ...}}')
+  for name, spec in features.items():
+    unknown = set(spec) - {'metric', 'threshold'}
+    if unknown:
+      raise UserError(f'{kind}.features.{name}: unknown key '
+                      f'{sorted(unknown)[0]!r} (use metric, threshold)')
+  ratio = get(cfg, f'{kind}.max_unique_ratio')
+  if not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
+    raise UserError(f'{kind}.max_unique_ratio={ratio!r}: expected a number '
+                    f'in (0, 1]')
+  min_slice = get(cfg, f'{kind}.min_slice_examples')
+  if isinstance(min_slice, bool) or not isinstance(min_slice, int) or (
+      min_slice < 0):
+    raise UserError(f'{kind}.min_slice_examples={min_slice!r}: expected a '
+                    f'whole number >= 0')
+  return validation.ComparisonSpec(
+      **out, features=features,
+      exclude=tuple(_string_list(cfg, f'{kind}.exclude')),
+      max_unique_ratio=float(ratio), min_slice_examples=min_slice)
+
+
+def fail_on(cfg: DictConfig) -> str:
+  value = str(get(cfg, 'fail_on')).upper()
+  if value not in validation.SEVERITIES:
+    raise UserError(f'fail_on={value!r}: expected one of '
+                    f'{", ".join(validation.SEVERITIES)}')
+  return value
+
+
+def optional_int(cfg: DictConfig, key: str) -> Optional[int]:
+  value = get(cfg, key, required=False)
+  if value is None:
+    return None
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise UserError(f'{key}={value!r}: expected a version number >= 1')
+  return value

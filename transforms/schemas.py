@@ -25,6 +25,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from transforms import artifacts
+from transforms import statistics
 from transforms.errors import UserError
 
 SCHEMA_FILE = 'schema.pbtxt'
@@ -144,7 +145,9 @@ def infer(stats: statistics_pb2.DatasetFeatureStatisticsList,
   Features in ``serving_absent`` (typically the label) are expected in every
   environment but SERVING.
   """
-  schema = tfdv.infer_schema(stats, infer_feature_shape=False)
+  whole = statistics_pb2.DatasetFeatureStatisticsList()
+  whole.datasets.add().CopyFrom(statistics.overall(stats))
+  schema = tfdv.infer_schema(whole, infer_feature_shape=False)
   for env in environments:
     schema.default_environment.append(env)
   names = {f.name for f in schema.feature}
@@ -161,7 +164,9 @@ def propose(schema: schema_pb2.Schema,
             stats: statistics_pb2.DatasetFeatureStatisticsList,
             anomalies: anomalies_pb2.Anomalies) -> schema_pb2.Schema:
   """A new schema that accepts what the run's schema anomalies flagged."""
-  updated = tfdv.update_schema(schema, stats)
+  whole = statistics_pb2.DatasetFeatureStatisticsList()
+  whole.datasets.add().CopyFrom(statistics.overall(stats))
+  updated = tfdv.update_schema(schema, whole)
   del anomalies  # update_schema re-derives the same anomalies from stats.
   return updated
 

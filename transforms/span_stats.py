@@ -168,11 +168,24 @@ def compute(cfg: DictConfig) -> SpanStatistics:
   return out
 
 
-def commit(span: SpanStatistics, run_record: Dict[str, object]) -> None:
-  """Moves the run's artifacts into the span's folder, with its run.json."""
+def write_scratch(span: SpanStatistics, name: str, data: bytes) -> str:
+  """Writes a file into the run's scratch folder; commit moves it into place."""
+  path = FileSystems.join(span.scratch, name)
+  with FileSystems.create(path) as f:
+    f.write(data)
+  return path
+
+
+def commit(span: SpanStatistics, run_record: Dict[str, object],
+           extra: Optional[Dict[str, str]] = None) -> None:
+  """Moves the run's artifacts into the span's folder, with its run.json.
+
+  ``extra`` maps more names in the span folder to files in scratch.
+  """
   record_path = FileSystems.join(span.scratch, artifacts.RUN_FILE)
   artifacts.write_json(record_path, run_record)
   files = span.files_to_commit()
+  files.update(extra or {})
   files[artifacts.RUN_FILE] = record_path
   span.store.commit(span.scratch, files)
 

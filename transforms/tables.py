@@ -61,10 +61,56 @@ FEATURE_STATS: List[Column] = [
      'Categorical: most frequent values (privacy rules applied)'),
 ]
 
+ANOMALIES: List[Column] = [
+    ('run_id', 'STRING', 'runs.run_id'),
+    ('run_ts', 'TIMESTAMP', 'runs.run_ts'),
+    ('dataset', 'STRING', 'dataset.name'),
+    ('split', 'STRING', 'split'),
+    ('span', 'STRING', 'span'),
+    ('slice', 'STRING', "'' for the whole span, else the slice key"),
+    ('feature', 'STRING', "Feature path; '' for dataset-level anomalies"),
+    ('check', 'STRING', 'schema, drift or skew'),
+    ('anomaly_type', 'STRING',
+     "TFDV's reason type, e.g. ENUM_TYPE_UNEXPECTED_STRING_VALUES"),
+    ('severity', 'STRING', 'ERROR, WARNING or INFO'),
+    ('description', 'STRING', 'What TFDV found (raw values redacted)'),
+    ('metric', 'STRING', 'Drift/skew: L_INFTY, JENSEN_SHANNON_DIVERGENCE, ...'),
+    ('value', 'FLOAT64', 'Drift/skew: the measured distance'),
+    ('threshold', 'FLOAT64', 'Drift/skew: the threshold it exceeded'),
+    ('schema_version', 'INT64', 'Schema version validated against'),
+    ('baseline_split', 'STRING', 'Drift/skew: split compared with'),
+    ('baseline_span', 'STRING', 'Drift/skew: span compared with'),
+    ('anomaly_id', 'STRING', 'Stable id: same span, slice, feature, check '
+     'and type give the same id'),
+]
+
+DRIFT_SKEW: List[Column] = [
+    ('run_id', 'STRING', 'runs.run_id'),
+    ('run_ts', 'TIMESTAMP', 'runs.run_ts'),
+    ('dataset', 'STRING', 'dataset.name'),
+    ('split', 'STRING', 'split'),
+    ('span', 'STRING', 'span'),
+    ('slice', 'STRING', "'' for the whole span, else the slice key"),
+    ('feature', 'STRING', 'Feature path'),
+    ('check', 'STRING', 'drift or skew'),
+    ('metric', 'STRING', 'L_INFTY, JENSEN_SHANNON_DIVERGENCE, ...'),
+    ('value', 'FLOAT64', 'Measured distance to the baseline'),
+    ('threshold', 'FLOAT64', 'Threshold in force'),
+    ('is_anomaly', 'BOOL', 'value > threshold'),
+    ('baseline_split', 'STRING', 'Split compared with'),
+    ('baseline_span', 'STRING', 'Span compared with'),
+]
+
 TABLES: Dict[str, List[Column]] = {
     'runs': RUNS,
     'feature_stats': FEATURE_STATS,
+    'anomalies': ANOMALIES,
+    'drift_skew': DRIFT_SKEW,
 }
+
+# Tables that hold one copy per span whichever job wrote it: a later run over
+# the same dataset, split and span replaces their rows.
+SPAN_SCOPED = ('feature_stats',)
 
 _DUCKDB_SCALARS = {
     'STRING': 'VARCHAR',

@@ -94,7 +94,8 @@ class DuckDBWarehouse:
 
     Every row gets the run's ``run_id``, ``run_ts``, ``dataset``, ``split``
     and ``span``. Earlier runs with the same job, dataset, split and span are
-    replaced, rows in every table included.
+    replaced, rows in every table included; span-scoped tables (statistics)
+    keep only the newest rows of a span, whichever job wrote them.
     """
     shared = {k: run[k] for k in ('run_id', 'run_ts', 'dataset', 'split',
                                   'span')}
@@ -110,6 +111,11 @@ class DuckDBWarehouse:
         marks = ', '.join('?' for _ in old)
         for name in tables.TABLES:
           con.execute(f'DELETE FROM {name} WHERE run_id IN ({marks})', old)
+      for name in tables.SPAN_SCOPED:
+        if rows.get(name):
+          con.execute(f'DELETE FROM {name} WHERE dataset = ? AND split = ? '
+                      f'AND span = ?', [run['dataset'], run['split'],
+                                        run['span']])
       self._insert(con, 'runs', [run])
       for name, table_rows in rows.items():
         if table_rows:

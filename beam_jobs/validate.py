@@ -1,0 +1,181 @@
+"""The validate job: statistics once, then schema, drift and skew checks.
+
+  python -m beam_jobs.validate dataset.name=mydata dataset.path=/data/x.csv \
+      split=serving span=2024-06-02
+
+Reads the span and computes its statistics (stored like the stats job), then
+checks them against a schema version, against an earlier span of the same
+split (drift) and, for a serving split, against the training statistics
+(skew), for the whole span and each slice. Writes ``anomalies`` and
+``drift_skew`` rows, the anomalies protos, and exits 3 when it found anomalies
+at or above ``fail_on``.
+"""
+
+import dataclasses
+import sys
+from typing import Dict, List, Optional
+
+import hydra
+from omegaconf import DictConfig
+
+from beam_jobs import _cli
+from beam_jobs import summary
+from transforms import artifacts
+from transforms import config
+from transforms import schemas
+from transforms import span_stats
+from transforms import statistics
+from transforms import validation
+from transforms.errors import UserError
+from transforms.warehouse import DuckDBWarehouse
+
+JOB = 'validate'
+
+
+@dataclasses.dataclass
+class Validation:
+  """What the checks found: rows for the warehouse and notes for the summary."""
+  anomalies: List[dict]
+  measurements: List[dict]
+  protos: Dict[str, bytes]
+  notes: List[str]
+
+
+def environment(cfg: DictConfig, split: str) -> str:
+  env = config.get(cfg, 'schema.environment', required=False)
+  if env:
+    return str(env)
+  serving = config.get(cfg, 'schema.serving_splits', required=False) or []
+  return 'SERVING' if split in serving else 'TRAINING'
+
+
+def _baseline(root: str, key: Dict[str, str], split: str,
+              pinned: Optional[str], same_span_ok: bool, what: str):
+  """(span, stats) of the baseline, or (None, note) when there is none."""
+  spans = artifacts.list_spans(root, key['dataset'], split)
+  if pinned is not None:
+    pinned = str(pinned)
+    if pinned not in spans:
+      raise UserError(
+          f'{what}.baseline_span={pinned!r}: no statistics for '
+          f'{key["dataset"]}/{split} span {pinned} in the store '
+          f'(have: {", ".join(spans[-5:]) or "none"})')
+    span = pinned
+  else:
+    earlier = [s for s in spans if s < key['span'] or (
+        same_span_ok and s == key['span'])]
+    if not earlier:
+      return None, (f'{what}: no {"" if same_span_ok else "earlier "}span of '
+                    f'split {split!r} in the store; not checked')
+    span = earlier[-1]
+  stats = artifacts.SpanArtifacts(root, key['dataset'], split,
+                                  span).load_stats()
+  return span, stats
+
+
+def check(cfg: DictConfig, span: span_stats.SpanStatistics,
+          version: schemas.SchemaVersion) -> Validation:
+  """Runs the schema, drift and skew checks on the span's statistics."""
+  key, stats = span.key, span.stats
+  schema = version.load()
+  env = environment(cfg, key['split'])
+  root = config.store_root(cfg)
+  privacy = config.privacy_spec(cfg)
+  allow_raw = bool(config.get(cfg, 'privacy.raw_values_in_results'))
+  notes: List[str] = []
+  protos: Dict[str, bytes] = {}
+
+  baselines = {}
+  if config.get(cfg, 'drift.enabled'):
+    drift_span, drift_stats = _baseline(
+        root, key, key['split'], config.get(cfg, 'drift.baseline_span',
+                                            required=False),
+        same_span_ok=False, what='drift')
+    if drift_span is None:
+      notes.append(drift_stats)
+    else:
+      baselines['drift'] = ({'split': key['split'], 'span': drift_span},
+                            drift_stats)
+  skew_split = str(config.get(cfg, 'skew.baseline_split'))
+  if config.get(cfg, 'skew.enabled') and skew_split != key['split']:
+    skew_span, skew_stats = _baseline(
+        root, key, skew_split, config.get(cfg, 'skew.baseline_span',
+                                          required=False),
+        same_span_ok=True, what='skew')
+    if skew_span is None:
+      notes.append(skew_stats)
+    else:
+      baselines['skew'] = ({'split': skew_split, 'span': skew_span},
+                           skew_stats)
+
+  redact = validation.Redactor(
+      privacy.salt, allow_raw,
+      [stats] + [b[1] for b in baselines.values()], schema)
+  found = validation.check_schema(stats, schema, env)
+  protos['schema'] = found.SerializeToString()
+  rows = validation.anomaly_rows(found, 'schema', redact, version.version)
+  measurements = []
+  for kind, (where, baseline) in baselines.items():
+    spec = config.comparison_spec(cfg, kind)
+    with_thresholds = validation.with_comparators(schema, stats, spec, kind)
+    compare = (validation.check_drift if kind == 'drift' else
+               validation.check_skew)
+    found = compare(stats, baseline, with_thresholds, env,
+                    spec.min_slice_examples)
+    protos[kind] = found.SerializeToString()
+    rows += validation.anomaly_rows(found, kind, redact, version.version,
+                                    where, comparator_only=True)
+    measurements += validation.measurement_rows(found, kind, where)
+    notes.append(f'{kind}: compared with {where["split"]} span '
+                 f'{where["span"]}')
+  for row in rows:
+    row['anomaly_id'] = validation.anomaly_id(key, row)
+  return Validation(rows, measurements, protos, notes)
+
+
+def run(cfg: DictConfig) -> int:
+  """Runs the job; returns the exit code. Raises UserError on bad input."""
+  warehouse = DuckDBWarehouse(config.sink_path(cfg))
+  privacy = config.privacy_spec(cfg)
+  fail_on = config.fail_on(cfg)
+  for kind in ('drift', 'skew'):
+    config.comparison_spec(cfg, kind)  # bad thresholds fail before any work
+  key = config.run_key(cfg)
+  registry = schemas.SchemaRegistry(config.store_root(cfg), key['dataset'])
+  version = registry.get(config.optional_int(cfg, 'schema.version'))
+
+  span = span_stats.compute(cfg)
+  try:
+    result = check(cfg, span, version)
+    blocking = [r for r in result.anomalies if validation.severity_rank(
+        r['severity']) >= validation.severity_rank(fail_on)]
+    run_row = span.run_row(cfg, JOB, status='blocking' if blocking else 'ok',
+                           num_anomalies=len(result.anomalies),
+                           schema_version=version.version)
+    warehouse.write_run(run_row, {
+        'feature_stats': statistics.feature_rows(span.stats, privacy),
+        'anomalies': result.anomalies,
+        'drift_skew': result.measurements,
+    })
+    extra = {f'anomalies/{kind}.pb': span_stats.write_scratch(
+        span, f'anomalies-{kind}.pb', data)
+             for kind, data in result.protos.items()}
+    span_stats.commit(span, run_row, extra)
+  except BaseException:
+    span_stats.discard(span)
+    raise
+  print(summary.validate_summary(span, warehouse.path, version.version,
+                                 result.anomalies, result.notes, fail_on,
+                                 len(blocking)))
+  return _cli.EXIT_BLOCKING if blocking else _cli.EXIT_OK
+
+
+@hydra.main(config_path='pkg://conf', config_name='validate',
+            version_base='1.3')
+def main(cfg: DictConfig) -> None:
+  _cli.main(run, cfg, JOB)
+
+
+if __name__ == '__main__':
+  main()  # pylint: disable=no-value-for-parameter
+  sys.exit(_cli.final_code())

@@ -1,0 +1,375 @@
+"""Validation: schema, drift and skew checks on stored statistics, as rows.
+
+Everything here works on statistics protos (no data is re-read): the span's
+statistics are checked against a schema version, against an earlier span of
+the same split (drift) and against the training split (skew), for the whole
+span and for every slice at once (TFDV's ``validate_corresponding_slices``).
+"""
+
+import copy
+import dataclasses
+import hashlib
+import re
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set
+
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from transforms import statistics
+from transforms.errors import UserError
+
+SEVERITIES = ('INFO', 'WARNING', 'ERROR')
+_SLICE_PATH = re.compile(r'^slice\((.*)\)::(.*)$', re.S)
+# Features that identify a row or a moment rather than describe it: their
+# distribution always moves between spans, so default thresholds skip them.
+_ID_NAME = re.compile(
+    r'(^|_)(id|uuid|guid|key|nr|timestamp|ts|time|date|datetime)$|Id$',
+    re.I)
+METRICS = {
+    'L_INFTY': 'infinity_norm',
+    'JENSEN_SHANNON_DIVERGENCE': 'jensen_shannon_divergence',
+    'NORMALIZED_ABSOLUTE_DIFFERENCE': 'normalized_abs_difference',
+}
+_COMPARATOR_REASONS = ('COMPARATOR_L_INFTY_HIGH',
+                       'COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH',
+                       'COMPARATOR_NORMALIZED_ABSOLUTE_DIFFERENCE_HIGH')
+
+
+@dataclasses.dataclass(frozen=True)
+class ComparisonSpec:
+  """Thresholds of one comparison (drift or skew), from config."""
+  categorical_metric: str = 'L_INFTY'
+  categorical_threshold: float = 0.1
+  numeric_metric: str = 'JENSEN_SHANNON_DIVERGENCE'
+  numeric_threshold: float = 0.1
+  # feature -> {'metric': ..., 'threshold': ...}; threshold null skips it.
+  features: Mapping[str, Mapping[str, Any]] = dataclasses.field(
+      default_factory=dict)
+  exclude: Sequence[str] = ()
+  # Share of distinct values above which a string feature is identifier-like.
+  max_unique_ratio: float = 0.5
+  # Slices with fewer examples on either side are not compared: sampling
+  # noise alone moves small groups past the thresholds.
+  min_slice_examples: int = 200
+
+
+def severity_rank(severity: str) -> int:
+  return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
+def is_identifier_like(feature: statistics_pb2.FeatureNameStatistics,
+                       max_unique_ratio: float) -> bool:
+  """Ids, keys, timestamps and free text: their values rarely repeat."""
+  if _ID_NAME.search(statistics.feature_path(feature)):
+    return True
+  if feature.HasField('string_stats'):
+    s = feature.string_stats
+    present = s.common_stats.num_non_missing
+    if present and s.unique / present > max_unique_ratio:
+      return True
+  return False
+
+
+def with_comparators(schema: schema_pb2.Schema,
+                     stats: statistics_pb2.DatasetFeatureStatisticsList,
+                     spec: ComparisonSpec, kind: str) -> schema_pb2.Schema:
+  """A copy of ``schema`` with drift (or skew) comparators on every feature.
+
+  A comparator already in the schema wins; config per feature comes next,
+  then the defaults by feature kind. Identifier-like features and
+  ``exclude`` get none unless configured per feature.
+  """
+  out = copy.deepcopy(schema)
+  overall = {statistics.feature_path(f): f
+             for f in statistics.overall(stats).features}
+  for feature in out.feature:
+    comparator = getattr(feature, f'{kind}_comparator')
+    if _has_threshold(comparator):
+      continue
+    fstats = overall.get(feature.name)
+    per_feature = spec.features.get(feature.name)
+    if per_feature is not None:
+      metric = per_feature.get('metric') or _default_metric(feature, spec)
+      threshold = per_feature.get('threshold')
+      if threshold is None:
+        continue
+    else:
+      if feature.name in spec.exclude or fstats is None or (
+          is_identifier_like(fstats, spec.max_unique_ratio)):
+        continue
+      metric = _default_metric(feature, spec)
+      threshold = (spec.numeric_threshold if _is_numeric(feature)
+                   else spec.categorical_threshold)
+    if metric not in METRICS:
+      raise UserError(f'{kind}.features.{feature.name}.metric={metric!r}: '
+                      f'expected one of {", ".join(METRICS)}')
+    getattr(comparator, METRICS[metric]).threshold = float(threshold)
+  return out
+
+
+def _has_threshold(comparator: schema_pb2.FeatureComparator) -> bool:
+  return any(comparator.HasField(f) for f in METRICS.values())
+
+
+def _is_numeric(feature: schema_pb2.Feature) -> bool:
+  has_string_domain = feature.WhichOneof('domain_info') in (
+      'domain', 'string_domain', 'bool_domain')
+  return feature.type in (schema_pb2.INT, schema_pb2.FLOAT) and (
+      not has_string_domain)
+
+
+def _default_metric(feature: schema_pb2.Feature, spec: ComparisonSpec) -> str:
+  return spec.numeric_metric if _is_numeric(feature) else (
+      spec.categorical_metric)
+
+
+def _slice_prefix(name: str) -> str:
+  return f'slice({name})::'
+
+
+def flatten_slices(stats: statistics_pb2.DatasetFeatureStatisticsList
+                   ) -> statistics_pb2.DatasetFeatureStatisticsList:
+  """One dataset whose features are named ``slice(<slice>)::<feature>``.
+
+  The same flattening as TFDV's ``validate_corresponding_slices``, which
+  however drops the schema's environments (so environment-aware validation
+  of slices fails there); see ``flatten_schema``.
+  """
+  out = statistics_pb2.DatasetFeatureStatisticsList()
+  flat = out.datasets.add()
+  flat.CopyFrom(statistics.overall(stats))
+  flat.ClearField('features')
+  flat.ClearField('cross_features')
+  for dataset in stats.datasets:
+    prefix = _slice_prefix(dataset.name or statistics.OVERALL_SLICE)
+    for feature in dataset.features:
+      copied = flat.features.add()
+      copied.CopyFrom(feature)
+      steps = list(copied.path.step) or [copied.name]
+      copied.ClearField('name')
+      copied.path.ClearField('step')
+      copied.path.step.extend([prefix + steps[0]] + steps[1:])
+  return out
+
+
+def flatten_schema(schema: schema_pb2.Schema, slice_names: Iterable[str]
+                   ) -> schema_pb2.Schema:
+  """The schema with every feature repeated per slice, environments kept."""
+  out = copy.deepcopy(schema)
+  out.ClearField('feature')
+  out.ClearField('sparse_feature')
+  out.ClearField('weighted_feature')
+  for name in sorted(set(slice_names)):
+    for feature in schema.feature:
+      copied = out.feature.add()
+      copied.CopyFrom(feature)
+      copied.name = _slice_prefix(name) + feature.name
+  return out
+
+
+def _slice_names(*stats_lists) -> Set[str]:
+  return {d.name or statistics.OVERALL_SLICE for s in stats_lists if s
+          for d in s.datasets}
+
+
+def _common_slices(stats, other, min_examples: int = 0):
+  """``stats`` restricted to the slices that ``other`` has too.
+
+  Slices with fewer than ``min_examples`` on either side are left out; the
+  whole span always stays.
+  """
+  sizes = {d.name: d.num_examples for d in other.datasets}
+  out = statistics_pb2.DatasetFeatureStatisticsList()
+  for d in stats.datasets:
+    if d.name not in sizes:
+      continue
+    if statistics.slice_name(d) and min(d.num_examples,
+                                        sizes[d.name]) < min_examples:
+      continue
+    out.datasets.add().CopyFrom(d)
+  return out
+
+
+def _validate(stats, schema, environment, previous=None, serving=None):
+  flat_schema = flatten_schema(schema, _slice_names(stats, previous, serving))
+  if environment not in flat_schema.default_environment:
+    raise UserError(f'schema.environment={environment!r}: the schema knows '
+                    f'{", ".join(flat_schema.default_environment) or "none"}')
+  return tfdv.validate_statistics(
+      flatten_slices(stats), flat_schema, environment=environment,
+      previous_statistics=flatten_slices(previous) if previous else None,
+      serving_statistics=flatten_slices(serving) if serving else None)
+
+
+def check_schema(stats, schema, environment) -> anomalies_pb2.Anomalies:
+  """Every TFDV schema anomaly, for the whole span and each slice."""
+  return _validate(stats, schema, environment)
+
+
+def check_drift(stats, baseline, schema, environment, min_slice_examples=0
+                ) -> anomalies_pb2.Anomalies:
+  """Drift of each slice against the same slice of an earlier span."""
+  current = _common_slices(stats, baseline, min_slice_examples)
+  return _validate(current, schema, environment,
+                   previous=_common_slices(baseline, current))
+
+
+def check_skew(stats, training, schema, environment, min_slice_examples=0
+               ) -> anomalies_pb2.Anomalies:
+  """Skew of each slice of a serving span against the same training slice."""
+  current = _common_slices(stats, training, min_slice_examples)
+  # TFDV validates "training" statistics against "serving" ones; the
+  # distances are symmetric, and only comparator anomalies are kept.
+  return _validate(_common_slices(training, current), schema, environment,
+                   serving=current)
+
+
+# ----------------------------------------------------------------------------
+# Anomalies proto -> rows
+
+
+def split_slice(path_text: str):
+  """'slice(sex_F)::age' -> ('sex_F', 'age'); the overall slice is ''."""
+  m = _SLICE_PATH.match(path_text)
+  if not m:
+    return '', path_text
+  name = m.group(1)
+  return ('' if name == statistics.OVERALL_SLICE else name), m.group(2)
+
+
+def _path_text(path) -> str:
+  return '.'.join(path.step)
+
+
+class Redactor:
+  """Replaces raw feature values in TFDV's descriptions by salted hashes."""
+
+  def __init__(self, salt: str, allow_raw: bool,
+               stats_lists: Iterable[statistics_pb2.DatasetFeatureStatisticsList],
+               schema: Optional[schema_pb2.Schema] = None):
+    self._salt = salt
+    self._allow_raw = allow_raw
+    values: Set[str] = set()
+    for stats in stats_lists:
+      if stats is None:
+        continue
+      for dataset in stats.datasets:
+        for f in dataset.features:
+          if f.HasField('string_stats'):
+            s = f.string_stats
+            values.update(tv.value for tv in s.top_values)
+            values.update(b.label for b in s.rank_histogram.buckets)
+    if schema is not None:
+      for d in schema.string_domain:
+        values.update(d.value)
+      for f in schema.feature:
+        values.update(f.string_domain.value)
+    # Longest first, so that 'New York' is replaced before 'York'.
+    self._values = sorted((v for v in values if v), key=len, reverse=True)
+
+  def __call__(self, text: str) -> str:
+    if self._allow_raw or not text:
+      return text
+    for value in self._values:
+      if value in text:
+        text = re.sub(r'(?<![\w])' + re.escape(value) + r'(?![\w])',
+                      '<' + statistics.hash_value(value, self._salt) + '>',
+                      text)
+    return text
+
+
+def _measurements(anomalies: anomalies_pb2.Anomalies, check: str):
+  out = {}
+  for info in anomalies.drift_skew_info:
+    slice_name, feature = split_slice(_path_text(info.path))
+    field = 'drift_measurements' if check == 'drift' else 'skew_measurements'
+    for m in getattr(info, field):
+      out.setdefault((slice_name, feature), []).append(m)
+  return out
+
+
+def measurement_rows(anomalies: anomalies_pb2.Anomalies, check: str,
+                     baseline: Mapping[str, str]) -> List[Dict[str, Any]]:
+  """Every drift or skew measurement, above its threshold or not."""
+  rows = []
+  for (slice_name, feature), ms in sorted(_measurements(anomalies,
+                                                        check).items()):
+    for m in ms:
+      rows.append({
+          'slice': slice_name, 'feature': feature, 'check': check,
+          'metric': anomalies_pb2.DriftSkewInfo.Measurement.Type.Name(m.type),
+          'value': m.value, 'threshold': m.threshold,
+          'is_anomaly': m.value > m.threshold,
+          'baseline_split': baseline.get('split'),
+          'baseline_span': baseline.get('span'),
+      })
+  return rows
+
+
+def anomaly_rows(anomalies: anomalies_pb2.Anomalies, check: str,
+                 redact: Redactor, schema_version: Optional[int],
+                 baseline: Optional[Mapping[str, str]] = None,
+                 comparator_only: bool = False) -> List[Dict[str, Any]]:
+  """One row per TFDV anomaly reason (feature-level and dataset-level)."""
+  baseline = baseline or {}
+  measured = _measurements(anomalies, check) if check in ('drift',
+                                                          'skew') else {}
+  rows = []
+  items = [(k, v) for k, v in anomalies.anomaly_info.items()]
+  for key, info in sorted(items):
+    path = _path_text(info.path) if info.path.step else key
+    slice_name, feature = split_slice(path)
+    rows += _reason_rows(info, check, slice_name, feature, redact,
+                         schema_version, baseline, measured, comparator_only)
+  if anomalies.HasField('dataset_anomaly_info'):
+    rows += _reason_rows(anomalies.dataset_anomaly_info, check, '', '',
+                         redact, schema_version, baseline, measured,
+                         comparator_only)
+  if anomalies.data_missing and not comparator_only:
+    rows.append(_row(check, '', '', 'DATA_MISSING', 'ERROR',
+                     'The statistics hold no data.', schema_version, baseline))
+  return rows
+
+
+def _reason_rows(info, check, slice_name, feature, redact, schema_version,
+                 baseline, measured, comparator_only):
+  rows = []
+  severity = anomalies_pb2.AnomalyInfo.Severity.Name(info.severity)
+  if severity == 'UNKNOWN':
+    severity = 'ERROR'
+  for reason in info.reason:
+    kind = anomalies_pb2.AnomalyInfo.Type.Name(reason.type)
+    is_comparator = kind in _COMPARATOR_REASONS
+    if comparator_only != is_comparator:
+      continue
+    row = _row(check, slice_name, feature, kind, severity,
+               redact(reason.description or reason.short_description),
+               schema_version, baseline)
+    for m in measured.get((slice_name, feature), []):
+      metric = anomalies_pb2.DriftSkewInfo.Measurement.Type.Name(m.type)
+      if metric in kind:
+        row.update(metric=metric, value=m.value, threshold=m.threshold)
+    rows.append(row)
+  return rows
+
+
+def _row(check, slice_name, feature, kind, severity, description,
+         schema_version, baseline):
+  return {
+      'slice': slice_name, 'feature': feature, 'check': check,
+      'anomaly_type': kind, 'severity': severity,
+      'description': description, 'metric': None, 'value': None,
+      'threshold': None, 'schema_version': schema_version,
+      'baseline_split': baseline.get('split'),
+      'baseline_span': baseline.get('span'),
+  }
+
+
+def anomaly_id(key: Mapping[str, str], row: Mapping[str, Any]) -> str:
+  """Stable across reruns of the same span: dedupe key for warehouses."""
+  text = '\x1f'.join(str(x) for x in (
+      key['dataset'], key['split'], key['span'], row['slice'], row['feature'],
+      row['check'], row['anomaly_type']))
+  return hashlib.sha256(text.encode()).hexdigest()[:24]
