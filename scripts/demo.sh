@@ -1,24 +1,47 @@
 #!/usr/bin/env bash
-# `make demo`: the stats job on the bundled demo data (data/README.md), one
-# span per year, run as a Hydra multirun in one process.
-# Results land in ./artifacts (statistics) and ./artifacts/warehouse.duckdb.
+# `make demo`: the full flow on the bundled demo data (data/README.md).
+#   1. stats for the training spans 1980-1986 (one Hydra multirun)
+#   2. schema v1 inferred from the 1980 statistics
+#   3. validate 1987 against v1 and the previous span: real drift, exit code 3
+# Results land in ./artifacts (statistics, schemas) and ./artifacts/warehouse.duckdb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-spans=$(ls data/nlsy_wages | sed -n 's/^span=//p' | sort | paste -sd, -)
+rm -rf artifacts
 
-$PY -m beam_jobs.stats -m dataset=nlsy_wages split=train "span=${spans}"
+echo "== 1. statistics for the training spans 1980-1986"
+$PY -m beam_jobs.stats -m dataset=nlsy_wages split=train \
+    span=1980,1981,1982,1983,1984,1985,1986 2>&1 | grep -v basic_launcher
 
 echo
-echo "Statistics: artifacts/nlsy_wages/split=train/span=*/stats.pb"
-echo "Warehouse:  artifacts/warehouse.duckdb. Experience and wage by year:"
+echo "== 2. schema v1 from the 1980 statistics"
+$PY -m beam_jobs.infer_schema dataset=nlsy_wages split=train span=1980 \
+    schema.note="demo: inferred from 1980"
+
+echo
+echo "== 3. validate span 1987 (drift against 1986)"
+set +e
+$PY -m beam_jobs.validate dataset=nlsy_wages split=train span=1987
+code=$?
+set -e
+echo "validate exit code: ${code} (0 = clean, 3 = blocking anomalies, 1 = failed)"
+if [ "${code}" != 0 ] && [ "${code}" != 3 ]; then
+  exit "${code}"
+fi
+
+echo
+echo "== The warehouse: artifacts/warehouse.duckdb"
 $PY - <<'PY'
 import duckdb
 con = duckdb.connect('artifacts/warehouse.duckdb', read_only=True)
+print('Mean experience and log wage by year (feature_stats):')
 print(con.sql("""
-  SELECT span, feature, round(mean, 3) AS mean, round(std_dev, 3) AS std_dev,
-         round(missing_rate, 3) AS missing_rate
+  SELECT span, feature, round(mean, 3) AS mean, round(missing_rate, 3) AS missing_rate
   FROM feature_stats
   WHERE dataset = 'nlsy_wages' AND slice = '' AND feature IN ('exper', 'wage')
   ORDER BY feature, span"""))
+print('Drift of span 1987 against 1986 (drift_skew), largest first:')
+print(con.sql("""
+  SELECT slice, feature, metric, round(value, 3) AS value, threshold, is_anomaly
+  FROM drift_skew WHERE span = '1987' ORDER BY value DESC LIMIT 10"""))
 PY

@@ -148,7 +148,6 @@ def test_empty_span_is_an_error_and_writes_nothing(tmp_path, store_overrides):
     ('dataset.format=xlsx', r'dataset\.format=.xlsx.: expected one of'),
     ('span=a/b', r"span='a/b': use letters"),
     ('dataset.slices=[nosuch]', r"dataset\.slices\[0\]: no feature 'nosuch'"),
-    ('dataset.label=nosuch', r"dataset\.label='nosuch': no such column"),
     ('dataset.column_types={age: decimal}',
      r"dataset\.column_types\.age='decimal'"),
 ])

@@ -20,7 +20,6 @@ from typing import Any, Dict, List, Optional, Sequence
 from apache_beam.io.filesystems import FileSystems
 from google.protobuf import text_format
 import tensorflow_data_validation as tfdv
-from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
@@ -161,14 +160,16 @@ def infer(stats: statistics_pb2.DatasetFeatureStatisticsList,
 
 
 def propose(schema: schema_pb2.Schema,
-            stats: statistics_pb2.DatasetFeatureStatisticsList,
-            anomalies: anomalies_pb2.Anomalies) -> schema_pb2.Schema:
-  """A new schema that accepts what the run's schema anomalies flagged."""
+            stats: statistics_pb2.DatasetFeatureStatisticsList
+            ) -> schema_pb2.Schema:
+  """A new schema that accepts what a span's statistics broke in ``schema``.
+
+  TFDV's ``update_schema`` re-derives the span's schema anomalies from its
+  statistics and relaxes the schema just enough to accept them.
+  """
   whole = statistics_pb2.DatasetFeatureStatisticsList()
   whole.datasets.add().CopyFrom(statistics.overall(stats))
-  updated = tfdv.update_schema(schema, whole)
-  del anomalies  # update_schema re-derives the same anomalies from stats.
-  return updated
+  return tfdv.update_schema(schema, whole)
 
 
 def _feature_summary(feature: schema_pb2.Feature,

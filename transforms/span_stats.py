@@ -132,8 +132,11 @@ def compute(cfg: DictConfig) -> SpanStatistics:
   columns = schema.names
   label = config.label(cfg)
   if label and columns and label not in columns:
-    raise UserError(f'dataset.label={label!r}: no such column in '
-                    f'{spec.path!r}')
+    # Serving data has no label by design; the schema check reports a label
+    # missing from training data.
+    _log.info('dataset.label %r is not in %s; label-aware statistics off',
+              label, spec.path)
+    label = None
   stats_options = statistics.stats_options(
       **settings, label_feature=label, slices=config.slices(cfg), columns=columns)
 

@@ -143,7 +143,8 @@ def flatten_slices(stats: statistics_pb2.DatasetFeatureStatisticsList
   flat.ClearField('features')
   flat.ClearField('cross_features')
   for dataset in stats.datasets:
-    prefix = _slice_prefix(dataset.name or statistics.OVERALL_SLICE)
+    prefix = _slice_prefix(statistics.slice_name(dataset) or
+                           statistics.OVERALL_SLICE)
     for feature in dataset.features:
       copied = flat.features.add()
       copied.CopyFrom(feature)
@@ -170,8 +171,8 @@ def flatten_schema(schema: schema_pb2.Schema, slice_names: Iterable[str]
 
 
 def _slice_names(*stats_lists) -> Set[str]:
-  return {d.name or statistics.OVERALL_SLICE for s in stats_lists if s
-          for d in s.datasets}
+  return {statistics.slice_name(d) or statistics.OVERALL_SLICE
+          for s in stats_lists if s for d in s.datasets}
 
 
 def _common_slices(stats, other, min_examples: int = 0):
@@ -180,13 +181,13 @@ def _common_slices(stats, other, min_examples: int = 0):
   Slices with fewer than ``min_examples`` on either side are left out; the
   whole span always stays.
   """
-  sizes = {d.name: d.num_examples for d in other.datasets}
+  sizes = {statistics.slice_name(d): d.num_examples for d in other.datasets}
   out = statistics_pb2.DatasetFeatureStatisticsList()
   for d in stats.datasets:
-    if d.name not in sizes:
+    name = statistics.slice_name(d)
+    if name not in sizes:
       continue
-    if statistics.slice_name(d) and min(d.num_examples,
-                                        sizes[d.name]) < min_examples:
+    if name and min(d.num_examples, sizes[name]) < min_examples:
       continue
     out.datasets.add().CopyFrom(d)
   return out
