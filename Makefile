@@ -6,8 +6,11 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 INSTALLED := $(VENV)/.installed
+# The BigQuery emulator lives in its own virtualenv: its pins conflict with TFDV's.
+BQEMU_VENV := .venv-bqemu
+BQEMU_INSTALLED := $(BQEMU_VENV)/.installed
 
-.PHONY: install demo test lock bench clean
+.PHONY: install demo test lock bench clean bqemulator bqemu-lock chromium
 
 install: $(INSTALLED)
 
@@ -21,8 +24,32 @@ $(INSTALLED): requirements.lock setup.py
 demo: $(INSTALLED)
 	@bash scripts/demo.sh
 
-test: $(INSTALLED)
+test: $(INSTALLED) $(BQEMU_INSTALLED) chromium
 	$(PY) -m pytest -q tests
+
+# Debian's Chromium for the report's browser test, installed when missing and
+# we may (root with apt-get); otherwise that one test skips and says why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser test ..."; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; } || \
+	    echo "chromium could not be installed: the browser test will be skipped"; \
+	  else echo "chromium missing (needs root + apt-get): the browser test will be skipped"; fi; }
+
+$(BQEMU_INSTALLED): scripts/bqemulator/requirements.lock $(INSTALLED)
+	@test -x $(BQEMU_VENV)/bin/python || $(PYTHON) -m venv $(BQEMU_VENV)
+	$(UV) pip install --python $(BQEMU_VENV)/bin/python --quiet -r scripts/bqemulator/requirements.lock
+	@touch $@
+
+# A BigQuery emulator on http://127.0.0.1:9050 (Ctrl-C stops it).
+bqemulator: $(BQEMU_INSTALLED)
+	$(BQEMU_VENV)/bin/python scripts/bqemulator/serve.py start --rest-port 9050 --grpc-port 9060
+
+bqemu-lock:
+	$(UV) pip compile scripts/bqemulator/requirements.in --python-version 3.11 --quiet -o scripts/bqemulator/requirements.lock
 
 # Re-resolve the pinned stack after editing requirements.in.
 lock:
@@ -32,4 +59,4 @@ bench: $(INSTALLED)
 	$(PY) scripts/benchmark.py
 
 clean:
-	rm -rf $(VENV) artifacts
+	rm -rf $(VENV) $(BQEMU_VENV) artifacts

@@ -16,18 +16,39 @@ from omegaconf import DictConfig
 from beam_jobs import _cli
 from beam_jobs import summary
 from transforms import config
+from transforms import dataflow
+from transforms import in_pipeline
+from transforms import pii
+from transforms import sinks
 from transforms import span_stats
 from transforms import statistics
-from transforms.warehouse import DuckDBWarehouse
 
 JOB = 'stats'
 
 
 def run(cfg: DictConfig) -> int:
   """Runs the job; returns the exit code. Raises UserError on bad input."""
-  warehouse = DuckDBWarehouse(config.sink_path(cfg))
   privacy = config.privacy_spec(cfg)
-  span = span_stats.compute(cfg)
+  if dataflow.is_dry_run(cfg):  # builds the Dataflow job; opens no sink
+    print(dataflow.dry_run_summary(JOB, span_stats.dry_run(cfg)))
+    return _cli.EXIT_OK
+  finish_in_pipeline = dataflow.finishes_in_pipeline(cfg)
+  warehouse = sinks.open_sink(cfg)
+  if finish_in_pipeline:
+    return in_pipeline.launch(cfg, JOB, 'beam_jobs.stats')
+  return finish(cfg, span_stats.compute(cfg), warehouse, privacy)
+
+
+def finish_on_worker(cfg: DictConfig, span: span_stats.SpanStatistics) -> int:
+  """``finish`` as the last step of the pipeline (runner.finish_in_pipeline)."""
+  return finish(cfg, span, sinks.open_sink(cfg), config.privacy_spec(cfg))
+
+
+def finish(cfg: DictConfig, span: span_stats.SpanStatistics, warehouse,
+           privacy) -> int:
+  """Writes the span's rows and commits its artifacts; returns the exit code."""
+  # Features that carry PII are written only as hashes.
+  privacy = pii.protect(privacy, span.pii_counts, config.pii_spec(cfg))
   try:
     run_row = span.run_row(cfg, JOB)
     warehouse.write_run(run_row, {
@@ -36,7 +57,7 @@ def run(cfg: DictConfig) -> int:
   except BaseException:
     span_stats.discard(span)
     raise
-  print(summary.stats_summary(span, warehouse.path))
+  print(summary.stats_summary(span, warehouse.describe()))
   return _cli.EXIT_OK
 
 

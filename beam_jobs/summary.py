@@ -85,5 +85,6 @@ def validate_summary(span: SpanStatistics, warehouse_path: str,
       f'  statistics: {span.store.stats_path}',
       f'  warehouse:  {warehouse_path} (tables runs, anomalies, drift_skew, '
       f'feature_stats)',
+      f'  report:     {span.store.report_path}',
   ]
   return '\n'.join(lines)

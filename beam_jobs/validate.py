@@ -20,14 +20,21 @@ from omegaconf import DictConfig
 
 from beam_jobs import _cli
 from beam_jobs import summary
+from transforms import alerts
 from transforms import artifacts
 from transforms import config
+from transforms import dataflow
+from transforms import fairness
+from transforms import history
+from transforms import in_pipeline
+from transforms import pii
+from transforms import report
 from transforms import schemas
+from transforms import sinks
 from transforms import span_stats
 from transforms import statistics
 from transforms import validation
 from transforms.errors import UserError
-from transforms.warehouse import DuckDBWarehouse
 
 JOB = 'validate'
 
@@ -39,6 +46,8 @@ class Validation:
   measurements: List[dict]
   protos: Dict[str, bytes]
   notes: List[str]
+  # 'drift' / 'skew' -> ({'split', 'span'}, baseline statistics)
+  baselines: Dict[str, tuple]
 
 
 def environment(cfg: DictConfig, split: str) -> str:
@@ -74,13 +83,18 @@ def _baseline(root: str, key: Dict[str, str], split: str,
 
 
 def check(cfg: DictConfig, span: span_stats.SpanStatistics,
-          version: schemas.SchemaVersion) -> Validation:
-  """Runs the schema, drift and skew checks on the span's statistics."""
+          version: schemas.SchemaVersion, sink) -> Validation:
+  """Runs every check on the span's statistics (no data is re-read).
+
+  Schema, drift and skew (TFDV, plus PSI/Wasserstein), metric history
+  (from the sink's feature_stats table) and representation/label parity.
+  """
   key, stats = span.key, span.stats
   schema = version.load()
   env = environment(cfg, key['split'])
   root = config.store_root(cfg)
-  privacy = config.privacy_spec(cfg)
+  privacy = pii.protect(config.privacy_spec(cfg), span.pii_counts,
+                        config.pii_spec(cfg))
   allow_raw = bool(config.get(cfg, 'privacy.raw_values_in_results'))
   notes: List[str] = []
   protos: Dict[str, bytes] = {}
@@ -126,27 +140,91 @@ def check(cfg: DictConfig, span: span_stats.SpanStatistics,
     rows += validation.anomaly_rows(found, kind, redact, version.version,
                                     where, comparator_only=True)
     measurements += validation.measurement_rows(found, kind, where)
+    own_rows, own_measurements = validation.own_metric_rows(
+        stats, baseline, schema, spec, kind, where, version.version)
+    rows += own_rows
+    measurements += own_measurements
     notes.append(f'{kind}: compared with {where["split"]} span '
                  f'{where["span"]}')
+  found_rows, found_measurements = history.check(
+      statistics.feature_rows(stats, privacy),
+      sink.read_rows('feature_stats', key['dataset'], key['split']),
+      key['span'], config.history_spec(cfg))
+  rows += found_rows
+  measurements += found_measurements
+  pii_spec = config.pii_spec(cfg)
+  if pii_spec.enabled:
+    found_rows, found_measurements = pii.findings(span.pii_counts, pii_spec)
+    rows += found_rows
+    measurements += found_measurements
+  fair = config.fairness_spec(cfg)
+  if fair.sensitive:
+    found_rows, found_measurements, fair_notes = fairness.check(
+        stats, baselines.get('skew') or baselines.get('drift'), fair,
+        config.label(cfg), privacy.value, _slice_feature_names(cfg))
+    rows += found_rows
+    measurements += found_measurements
+    notes += fair_notes
   for row in rows:
+    if row.get('schema_version') is None:
+      row['schema_version'] = version.version
     row['anomaly_id'] = validation.anomaly_id(key, row)
-  return Validation(rows, measurements, protos, notes)
+  return Validation(rows, measurements, protos, notes, baselines)
+
+
+def _slice_feature_names(cfg: DictConfig) -> List[str]:
+  names = []
+  for entry in config.slices(cfg):
+    names += [entry] if isinstance(entry, str) else list(entry)
+  return names
 
 
 def run(cfg: DictConfig) -> int:
   """Runs the job; returns the exit code. Raises UserError on bad input."""
-  warehouse = DuckDBWarehouse(config.sink_path(cfg))
-  privacy = config.privacy_spec(cfg)
-  fail_on = config.fail_on(cfg)
+  config.privacy_spec(cfg)  # bad config fails before any work
+  config.fail_on(cfg)
   for kind in ('drift', 'skew'):
     config.comparison_spec(cfg, kind)  # bad thresholds fail before any work
+  config.history_spec(cfg)
+  config.fairness_spec(cfg)
+  config.pii_spec(cfg)
+  alerts.check(cfg)
   key = config.run_key(cfg)
+  if dataflow.is_dry_run(cfg):
+    # Only the statistics pass is a pipeline; the checks read the store and
+    # the results go to the sink, neither of which a dry run touches.
+    print(dataflow.dry_run_summary(JOB, span_stats.dry_run(cfg)))
+    return _cli.EXIT_OK
+  finish_in_pipeline = dataflow.finishes_in_pipeline(cfg)
+  warehouse = sinks.open_sink(cfg)
   registry = schemas.SchemaRegistry(config.store_root(cfg), key['dataset'])
   version = registry.get(config.optional_int(cfg, 'schema.version'))
+  if finish_in_pipeline:
+    # The checks run as the pipeline's last step, against this version.
+    return in_pipeline.launch(cfg, JOB, 'beam_jobs.validate',
+                              version=version.version)
 
   span = span_stats.compute(cfg)
+  return finish(cfg, span, warehouse, version)
+
+
+def finish_on_worker(cfg: DictConfig, span: span_stats.SpanStatistics,
+                     version: int) -> int:
+  """``finish`` as the last step of the pipeline (runner.finish_in_pipeline)."""
+  registry = schemas.SchemaRegistry(config.store_root(cfg), span.key['dataset'])
+  return finish(cfg, span, sinks.open_sink(cfg), registry.get(version))
+
+
+def finish(cfg: DictConfig, span: span_stats.SpanStatistics, warehouse,
+           version: schemas.SchemaVersion) -> int:
+  """Checks the span's statistics, writes results; returns the exit code."""
+  key = span.key
+  # Features that carry PII are written only as hashes.
+  privacy = pii.protect(config.privacy_spec(cfg), span.pii_counts,
+                        config.pii_spec(cfg))
+  fail_on = config.fail_on(cfg)
   try:
-    result = check(cfg, span, version)
+    result = check(cfg, span, version, warehouse)
     blocking = [r for r in result.anomalies if validation.severity_rank(
         r['severity']) >= validation.severity_rank(fail_on)]
     run_row = span.run_row(cfg, JOB, status='blocking' if blocking else 'ok',
@@ -160,13 +238,29 @@ def run(cfg: DictConfig) -> int:
     extra = {f'anomalies/{kind}.pb': span_stats.write_scratch(
         span, f'anomalies-{kind}.pb', data)
              for kind, data in result.protos.items()}
+    page = report.render(report.ReportInput(
+        key=span.key, run=run_row, stats=span.stats,
+        baselines=result.baselines, anomalies=result.anomalies,
+        measurements=result.measurements,
+        history=warehouse.read_rows('feature_stats', key['dataset'],
+                                    key['split']),
+        measurement_history=warehouse.read_rows('drift_skew', key['dataset'],
+                                                key['split']),
+        privacy=privacy, notes=result.notes, fail_on=fail_on))
+    extra[artifacts.REPORT_FILE] = span_stats.write_scratch(
+        span, artifacts.REPORT_FILE, page.encode('utf-8'))
     span_stats.commit(span, run_row, extra)
   except BaseException:
     span_stats.discard(span)
     raise
-  print(summary.validate_summary(span, warehouse.path, version.version,
+  print(summary.validate_summary(span, warehouse.describe(), version.version,
                                  result.anomalies, result.notes, fail_on,
                                  len(blocking)))
+  if blocking:
+    sent = alerts.notify(cfg, span, version.version, result.anomalies,
+                         fail_on, len(blocking))
+    if sent:
+      print(f'  alert:      sent ({", ".join(sent)})')
   return _cli.EXIT_BLOCKING if blocking else _cli.EXIT_OK
 
 

@@ -3,7 +3,8 @@
 #   1. stats for the training spans 1980-1986 (one Hydra multirun)
 #   2. schema v1 inferred from the 1980 statistics
 #   3. validate 1987 against v1 and the previous span: real drift, exit code 3
-# Results land in ./artifacts (statistics, schemas) and ./artifacts/warehouse.duckdb.
+# Results land in ./artifacts (statistics, schemas, the HTML report) and
+# ./artifacts/warehouse.duckdb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -19,9 +20,10 @@ $PY -m beam_jobs.infer_schema dataset=nlsy_wages split=train span=1980 \
     schema.note="demo: inferred from 1980"
 
 echo
-echo "== 3. validate span 1987 (drift against 1986)"
+echo "== 3. validate span 1987 (drift against 1986, history, representation by ethnic group)"
 set +e
-$PY -m beam_jobs.validate dataset=nlsy_wages split=train span=1987
+$PY -m beam_jobs.validate dataset=nlsy_wages split=train span=1987 \
+    'fairness.sensitive=[ethn]'
 code=$?
 set -e
 echo "validate exit code: ${code} (0 = clean, 3 = blocking anomalies, 1 = failed)"
@@ -43,5 +45,15 @@ print(con.sql("""
 print('Drift of span 1987 against 1986 (drift_skew), largest first:')
 print(con.sql("""
   SELECT slice, feature, metric, round(value, 3) AS value, threshold, is_anomaly
-  FROM drift_skew WHERE span = '1987' ORDER BY value DESC LIMIT 10"""))
+  FROM drift_skew WHERE span = '1987' AND "check" = 'drift'
+  ORDER BY value DESC LIMIT 8"""))
+print('Representation and wage parity by ethnic group, 1987:')
+print(con.sql("""
+  SELECT "check", slice AS "group", metric, round(value, 3) AS value, threshold, is_anomaly
+  FROM drift_skew WHERE span = '1987' AND "check" IN ('representation', 'label_parity')
+  ORDER BY "check", slice, metric"""))
 PY
+
+echo
+echo "== The report of the 1987 validation (open it in a browser):"
+echo "   $(pwd)/artifacts/nlsy_wages/split=train/span=1987/report.html"

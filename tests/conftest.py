@@ -1,8 +1,11 @@
 """Shared test helpers: config composition, small data files, warehouse reads."""
 
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 
 import beam_jobs  # noqa: F401  (quiets TensorFlow/TFDV start-up output)
 import duckdb
@@ -67,3 +70,59 @@ def workdir(tmp_path):
 def store_overrides(tmp_path):
   root = tmp_path / 'store'
   return [f'store.root={root}'], str(root / 'warehouse.duckdb')
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+@pytest.fixture(scope='session')
+def bq_endpoint(tmp_path_factory):
+  """A real BigQuery emulator (bqemulator) on a free loopback port.
+
+  It runs from its own virtualenv, .venv-bqemu, which `make test` builds.
+  """
+  python = os.path.join(REPO, '.venv-bqemu', 'bin', 'python')
+  if not os.path.exists(python):
+    pytest.fail('the BigQuery emulator is not installed: run `make test` '
+                '(it builds .venv-bqemu from scripts/bqemulator/requirements.lock)')
+  rest, grpc = _free_port(), _free_port()
+  log = tmp_path_factory.mktemp('bqemu') / 'emulator.log'
+  with open(log, 'w') as out:
+    proc = subprocess.Popen(
+        [python, os.path.join(REPO, 'scripts', 'bqemulator', 'serve.py'),
+         'start', '--rest-host', '127.0.0.1', '--rest-port', str(rest),
+         '--grpc-host', '127.0.0.1', '--grpc-port', str(grpc), '--ephemeral'],
+        stdout=out, stderr=subprocess.STDOUT)
+  url = f'http://127.0.0.1:{rest}'
+  deadline = time.time() + 60
+  while True:
+    try:
+      with urllib.request.urlopen(
+          f'{url}/bigquery/v2/projects/probe/datasets', timeout=2) as r:
+        if r.status == 200:
+          break
+    except OSError:
+      pass
+    if proc.poll() is not None or time.time() > deadline:
+      proc.kill()
+      pytest.fail(f'the BigQuery emulator did not start; its log:\n'
+                  f'{log.read_text()[-3000:]}')
+    time.sleep(0.3)
+  yield url
+  proc.terminate()
+  try:
+    proc.wait(timeout=10)
+  except subprocess.TimeoutExpired:
+    proc.kill()
+
+
+def bq_client(endpoint: str, project: str):
+  """A plain google-cloud-bigquery client on the emulator, as a user would make."""
+  from google.api_core.client_options import ClientOptions  # pylint: disable=g-import-not-at-top
+  from google.auth.credentials import AnonymousCredentials  # pylint: disable=g-import-not-at-top
+  from google.cloud import bigquery  # pylint: disable=g-import-not-at-top
+  return bigquery.Client(project=project, credentials=AnonymousCredentials(),
+                         client_options=ClientOptions(api_endpoint=endpoint))

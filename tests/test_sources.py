@@ -168,3 +168,25 @@ def test_format_from_extension():
   assert sources.format_from_path('gs://b/x/part-1.csv.gz') == 'csv'
   assert sources.format_from_path('/d/*.parquet') == 'parquet'
   assert sources.format_from_path('/d/file.bin') is None
+
+
+def test_batches_cross_stages_as_arrow_not_pickle(tmp_path):
+  """Batches use the Arrow coder (cheap size estimates, compact shuffles)."""
+  import tensorflow_data_validation  # noqa: F401  (registers its own coder)
+  from transforms import span_stats  # noqa: F401
+  coder = beam.coders.registry.get_coder(pa.RecordBatch)
+  assert isinstance(coder, sources.RecordBatchCoder)
+
+  path = tmp_path / 'x.parquet'
+  pq.write_table(pa.Table.from_pandas(people_frame(500)), path)
+  spec = _spec(path, 'parquet')
+  schema = sources.infer_schema(spec, str(path))
+  p = beam.Pipeline()
+  out = p | sources.ReadSpan(spec, schema)
+  assert out['batches'].element_type is pa.RecordBatch
+
+  batch = sources.to_tfdv_batch(pa.Table.from_pandas(people_frame(50)))
+  again = coder.decode(coder.encode(batch))
+  assert again.equals(batch)
+  assert again.schema == batch.schema  # large_list columns survive
+  assert coder.estimate_size(batch) == batch.nbytes

@@ -205,3 +205,32 @@ def test_config_composition_defaults_and_overrides():
                            'span=2024-01-02', 'store.root=/s'])
   assert cfg.dataset.path == '/d/2024-01-02/*.csv'
   assert cfg.sink.path == '/s/warehouse.duckdb'
+
+
+def test_sample_rate_samples_rows_not_whole_batches(tmp_path, store_overrides):
+  """4,000 rows in one batch at stats.sample_rate=0.25 give about 1,000 rows.
+
+  (TFDV's own sample_rate keeps or drops whole batches: 0 or 4,000 here.)
+  """
+  store, warehouse = store_overrides
+  path = tmp_path / 'people.parquet'
+  people_frame(4000).to_parquet(path)
+  code = stats_job.run(_cfg(path, store, 'stats.sample_rate=0.25'))
+  assert code == 0
+  rows = warehouse_rows(warehouse, 'SELECT num_examples FROM runs')
+  assert 800 < rows[0]['num_examples'] < 1200
+
+
+def test_warehouse_read_rows_by_dataset_and_split(tmp_path, store_overrides):
+  store, warehouse = store_overrides
+  from transforms.warehouse import DuckDBWarehouse  # pylint: disable=g-import-not-at-top
+  sink = DuckDBWarehouse(warehouse)
+  assert sink.read_rows('feature_stats', 'people') == []  # no file yet
+  path = tmp_path / 'people.parquet'
+  people_frame(300).to_parquet(path)
+  assert stats_job.run(_cfg(path, store)) == 0
+  rows = sink.read_rows('feature_stats', 'people', split='train')
+  assert {r['feature'] for r in rows} >= {'age', 'income', 'country'}
+  assert {r['span'] for r in rows} == {'2024-06-01'}
+  assert sink.read_rows('feature_stats', 'people', split='serving') == []
+  assert sink.read_rows('anomalies', 'people') == []

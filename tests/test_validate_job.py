@@ -87,13 +87,18 @@ def test_clean_next_span_has_no_error_rows(project):
   assert project.validate('train', '2024-01-02') == EXIT_OK
   rows = project.anomalies()
   assert [r for r in rows if r['severity'] == 'ERROR'] == []
-  drift = warehouse_rows(project.db, 'SELECT * FROM drift_skew')
+  measured = warehouse_rows(project.db, 'SELECT * FROM drift_skew')
+  drift = [d for d in measured if d['check'] == 'drift']
   # Every comparable feature is measured, above threshold or not; the id
   # column is not compared.
   assert {d['feature'] for d in drift if d['slice'] == ''} == {
       'age', 'income', 'country', 'sex', 'label'}
   assert all(not d['is_anomaly'] and d['baseline_span'] == '2024-01-01'
              for d in drift)
+  # The PII scan looked at every string column, the id too, and found none.
+  scanned = [d for d in measured if d['check'] == 'pii']
+  assert {d['feature'] for d in scanned} == {'user_id', 'country', 'sex'}
+  assert all(d['value'] == 0 and not d['is_anomaly'] for d in scanned)
 
 
 def test_new_category_is_reported_with_the_value_redacted(project):

@@ -25,6 +25,9 @@ from transforms.errors import UserError
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
 STATS_FILE = 'stats.pb'
 RUN_FILE = 'run.json'
+REPORT_FILE = 'report.html'
+# Counts of PII-looking values per feature and pattern (no values).
+PII_FILE = 'pii.json'
 DEAD_LETTER_DIR = 'dead_letter'
 
 
@@ -58,6 +61,10 @@ class SpanArtifacts:
   @property
   def run_path(self) -> str:
     return _join(self.dir, RUN_FILE)
+
+  @property
+  def report_path(self) -> str:
+    return _join(self.dir, REPORT_FILE)
 
   @property
   def dead_letter_dir(self) -> str:

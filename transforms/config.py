@@ -12,6 +12,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf import errors as omegaconf_errors
 
 from transforms import artifacts
+from transforms import dates
 from transforms import sources
 from transforms import validation
 from transforms.errors import UserError
@@ -21,6 +22,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # ${dv_repo:} in config: the repository root, for the bundled demo data.
 if not OmegaConf.has_resolver('dv_repo'):
   OmegaConf.register_new_resolver('dv_repo', lambda: REPO)
+# ${dv_date:-1}: the day before the run date (run_date= or DV_RUN_DATE; see
+# transforms/dates.py), for spans and paths of scheduled runs.
+if not OmegaConf.has_resolver('dv_date'):
+  OmegaConf.register_new_resolver('dv_date', dates.resolver)
 
 
 def to_plain(node: Any) -> Any:
@@ -87,8 +92,10 @@ def store_root(cfg: DictConfig) -> str:
 
 def dataset_spec(cfg: DictConfig) -> sources.DatasetSpec:
   """The ``dataset`` group (plus stats.batch_size) as a DatasetSpec."""
-  path = str(get(cfg, 'dataset.path'))
   fmt = get(cfg, 'dataset.format', required=False)
+  if fmt == 'bigquery':
+    return _bigquery_spec(cfg)
+  path = str(get(cfg, 'dataset.path'))
   if fmt is None:
     fmt = sources.format_from_path(path)
     if fmt is None:
@@ -127,11 +134,100 @@ def dataset_spec(cfg: DictConfig) -> sources.DatasetSpec:
   )
 
 
+def _bigquery_spec(cfg: DictConfig) -> sources.DatasetSpec:
+  from transforms import bigquery_source  # pylint: disable=g-import-not-at-top
+  query = bigquery_source.build_query(
+      table=get(cfg, 'dataset.table', required=False),
+      query=get(cfg, 'dataset.query', required=False),
+      partition_column=get(cfg, 'dataset.partition_column', required=False),
+      columns=_string_list(cfg, 'dataset.columns'),
+      span=str(get(cfg, 'span')))
+  method = str(get(cfg, 'dataset.bigquery_method'))
+  if method not in bigquery_source.METHODS:
+    raise UserError(f'dataset.bigquery_method={method!r}: expected one of '
+                    f'{", ".join(bigquery_source.METHODS)}')
+  table = get(cfg, 'dataset.table', required=False)
+  return sources.DatasetSpec(
+      name=get(cfg, 'dataset.name'),
+      path=f'bigquery:{table}' if table else 'bigquery:dataset.query',
+      format='bigquery',
+      batch_size=_positive_int(cfg, 'stats.batch_size'),
+      columns=tuple(_string_list(cfg, 'dataset.columns')),
+      query=query, bigquery_method=method)
+
+
 def slices(cfg: DictConfig) -> List[Any]:
+  """dataset.slices, plus one slice per sensitive feature (fairness)."""
   value = get(cfg, 'dataset.slices', required=False) or []
   if not isinstance(value, list):
     raise UserError('dataset.slices: expected a list, e.g. [sex, [race, sex]]')
+  sensitive = _string_list(cfg, 'fairness.sensitive')
+  return value + [f for f in sensitive if f not in value]
+
+
+def _number(cfg: DictConfig, key: str, low: float = 0.0,
+            high: Optional[float] = None) -> float:
+  value = get(cfg, key)
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+      value < low or (high is not None and value > high)):
+    span = f'in [{low:g}, {high:g}]' if high is not None else f'>= {low:g}'
+    raise UserError(f'{key}={value!r}: expected a number {span}')
+  return float(value)
+
+
+def _severity(cfg: DictConfig, key: str) -> str:
+  value = get(cfg, key)
+  if value not in validation.SEVERITIES:
+    raise UserError(f'{key}={value!r}: expected one of '
+                    f'{", ".join(validation.SEVERITIES)}')
   return value
+
+
+def pii_spec(cfg: DictConfig):
+  """The ``pii`` group as a pii.PIISpec."""
+  from transforms import pii  # pylint: disable=g-import-not-at-top
+  if not get(cfg, 'pii', required=False):
+    return pii.PIISpec(enabled=False)
+  return pii.PIISpec(
+      enabled=bool(get(cfg, 'pii.enabled')),
+      max_values_per_batch=_positive_int(cfg, 'pii.max_values_per_batch'),
+      min_share=_number(cfg, 'pii.min_share', 0, 1),
+      allowed_features=tuple(_string_list(cfg, 'pii.allowed_features')),
+      severity=_severity(cfg, 'pii.severity'))
+
+
+def history_spec(cfg: DictConfig):
+  """The ``history`` group as a history.HistorySpec."""
+  from transforms import history  # pylint: disable=g-import-not-at-top
+  if not get(cfg, 'history', required=False):
+    return history.HistorySpec(enabled=False)
+  chosen = _string_list(cfg, 'history.metrics')
+  for m in chosen:
+    if m not in history.METRICS:
+      raise UserError(f'history.metrics: {m!r} is not one of '
+                      f'{", ".join(history.METRICS)}')
+  return history.HistorySpec(
+      enabled=bool(get(cfg, 'history.enabled')), metrics=tuple(chosen),
+      window=_positive_int(cfg, 'history.window'),
+      min_spans=_positive_int(cfg, 'history.min_spans'),
+      k=_number(cfg, 'history.k'),
+      min_change=_number(cfg, 'history.min_change'),
+      severity=_severity(cfg, 'history.severity'))
+
+
+def fairness_spec(cfg: DictConfig):
+  """The ``fairness`` group as a fairness.FairnessSpec."""
+  from transforms import fairness  # pylint: disable=g-import-not-at-top
+  if not get(cfg, 'fairness', required=False):
+    return fairness.FairnessSpec()
+  return fairness.FairnessSpec(
+      sensitive=tuple(_string_list(cfg, 'fairness.sensitive')),
+      min_share=_number(cfg, 'fairness.min_share', 0, 1),
+      max_share_change=_number(cfg, 'fairness.max_share_change', 0, 1),
+      min_group_examples=_positive_int(cfg, 'fairness.min_group_examples'),
+      parity_threshold=_number(cfg, 'fairness.parity_threshold', 0, 1),
+      parity_change=_number(cfg, 'fairness.parity_change', 0, 1),
+      severity=_severity(cfg, 'fairness.severity'))
 
 
 def label(cfg: DictConfig) -> Optional[str]:
@@ -176,9 +272,7 @@ def privacy_spec(cfg: DictConfig) -> PrivacySpec:
 
 
 def sink_path(cfg: DictConfig) -> str:
-  kind = get(cfg, 'sink.kind')
-  if kind != 'duckdb':
-    raise UserError(f'sink.kind={kind!r}: expected duckdb')
+  """The DuckDB warehouse file (sink.kind=duckdb)."""
   path = str(get(cfg, 'sink.path'))
   if '://' in path:
     raise UserError(f'sink.path={path!r}: the DuckDB warehouse must be a '
@@ -186,8 +280,34 @@ def sink_path(cfg: DictConfig) -> str:
   return os.path.abspath(path)
 
 
+def bigquery_sink_settings(cfg: DictConfig) -> Dict[str, Any]:
+  """The ``sink`` group for sink.kind=bigquery, checked."""
+  timeout = get(cfg, 'sink.timeout_s')
+  if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or (
+      timeout <= 0):
+    raise UserError(f'sink.timeout_s={timeout!r}: expected seconds > 0')
+  endpoint = get(cfg, 'sink.endpoint', required=False)
+  if endpoint is not None and not str(endpoint).startswith(('http://',
+                                                             'https://')):
+    raise UserError(f'sink.endpoint={endpoint!r}: expected an http(s):// URL '
+                    f'or null')
+  return {
+      'project': str(get(cfg, 'sink.project')),
+      'dataset': str(get(cfg, 'sink.dataset')),
+      'table_prefix': str(get(cfg, 'sink.table_prefix', required=False) or ''),
+      'location': get(cfg, 'sink.location', required=False),
+      'endpoint': endpoint,
+      'timeout_s': float(timeout),
+      'staging_expiration_hours': _positive_int(
+          cfg, 'sink.staging_expiration_hours'),
+  }
+
+
 def pipeline_options(cfg: DictConfig) -> PipelineOptions:
   """Beam options from ``runner.options``; never from sys.argv."""
+  if runner_name(cfg) == 'dataflow':
+    from transforms import dataflow  # pylint: disable=g-import-not-at-top
+    return dataflow.pipeline_options(cfg)
   options = get(cfg, 'runner.options', required=False) or {}
   if not isinstance(options, dict):
     raise UserError('runner.options: expected a mapping of Beam options')
@@ -204,9 +324,11 @@ def comparison_spec(cfg: DictConfig, kind: str):
   out = {}
   for side in ('categorical', 'numeric'):
     metric = get(cfg, f'{kind}.{side}_metric')
-    if metric not in validation.METRICS:
+    allowed = (validation.ALL_METRICS if side == 'numeric' else
+               validation.METRICS)
+    if metric not in allowed:
       raise UserError(f'{kind}.{side}_metric={metric!r}: expected one of '
-                      f'{", ".join(validation.METRICS)}')
+                      f'{", ".join(allowed)}')
     threshold = get(cfg, f'{kind}.{side}_threshold')
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)
                                                       ) or threshold < 0:

@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import GoogleCloudOptions
 from apache_beam.metrics.metric import MetricsFilter
 import pyarrow as pa
 import tensorflow_data_validation as tfdv
@@ -23,6 +24,8 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from transforms import artifacts
 from transforms import config
+from transforms import dataflow
+from transforms import pii
 from transforms import sources
 from transforms import statistics
 from transforms.errors import EmptySpanError, UserError
@@ -48,6 +51,9 @@ class SpanStatistics:
   num_files: int
   dead_letters: List[str]
   started: float
+  # {feature: {pattern: matching values, '_scanned': values looked at}}
+  pii_counts: Dict[str, Dict[str, int]] = dataclasses.field(
+      default_factory=dict)
 
   @property
   def overall(self) -> statistics_pb2.DatasetFeatureStatistics:
@@ -56,6 +62,9 @@ class SpanStatistics:
   def files_to_commit(self) -> Dict[str, str]:
     files = {artifacts.STATS_FILE: FileSystems.join(self.scratch,
                                                      artifacts.STATS_FILE)}
+    pii_path = FileSystems.join(self.scratch, artifacts.PII_FILE)
+    if FileSystems.exists(pii_path):
+      files[artifacts.PII_FILE] = pii_path
     for path in self.dead_letters:
       name = path.rsplit('/', 1)[-1]
       files[f'{artifacts.DEAD_LETTER_DIR}/{name}'] = path
@@ -88,37 +97,78 @@ class SpanStatistics:
 class StatisticsPipeline(beam.PTransform):
   """Pipeline root in; statistics and dead letters written under ``scratch``.
 
-  Steps: ReadSpan -> ComputeStatistics -> WriteStatistics, and the malformed
-  rows -> WriteDeadLetters.
+  Steps: ReadSpan -> ComputeStatistics -> WriteStatistics, the malformed
+  rows -> WriteDeadLetters and, when PII scanning is on, ReadSpan ->
+  ScanForPII -> WritePIICounts. Returns those PCollections by name
+  (``stats``, ``stats_written``, ``malformed``, ``dead_letters_written``,
+  ``pii_written``) for steps that must run after them
+  (transforms/in_pipeline.py).
   """
 
   def __init__(self, spec: sources.DatasetSpec, schema: pa.Schema,
-               options: tfdv.StatsOptions, scratch: str):
+               options: tfdv.StatsOptions, scratch: str,
+               pii_values_per_batch: Optional[int] = None):
     super().__init__()
     self._spec, self._schema = spec, schema
     self._options, self._scratch = options, scratch
+    self._pii_values = pii_values_per_batch
 
   def expand(self, pbegin):
     read = pbegin | 'ReadSpan' >> sources.ReadSpan(self._spec, self._schema)
-    _ = (read['batches']
-         | 'ComputeStatistics' >> statistics.ComputeStatistics(self._options)
-         | 'WriteStatistics' >> tfdv.WriteStatisticsToBinaryFile(
-             FileSystems.join(self._scratch, artifacts.STATS_FILE)))
-    _ = (read['malformed']
-         | 'WriteDeadLetters' >> beam.io.WriteToText(
-             FileSystems.join(self._scratch, artifacts.DEAD_LETTER_DIR,
-                              'malformed'),
-             file_name_suffix='.jsonl'))
-    return pbegin.pipeline
+    stats = read['batches'] | 'ComputeStatistics' >> (
+        statistics.ComputeStatistics(self._options))
+    stats_written = stats | 'WriteStatistics' >> (
+        tfdv.WriteStatisticsToBinaryFile(
+            FileSystems.join(self._scratch, artifacts.STATS_FILE)))
+    outputs = {}
+    if self._pii_values:
+      outputs['pii_written'] = (read['batches']
+           | 'ScanForPII' >> pii.ScanForPII(self._pii_values)
+           | 'WritePIICounts' >> beam.io.WriteToText(
+               FileSystems.join(self._scratch, artifacts.PII_FILE),
+               shard_name_template=''))
+    dead_letters_written = (
+        read['malformed']
+        | 'WriteDeadLetters' >> beam.io.WriteToText(
+            FileSystems.join(self._scratch, artifacts.DEAD_LETTER_DIR,
+                             'malformed'),
+            file_name_suffix='.jsonl'))
+    outputs.update({'stats': stats, 'stats_written': stats_written,
+                    'malformed': read['malformed'],
+                    'dead_letters_written': dead_letters_written})
+    return outputs
 
 
-def compute(cfg: DictConfig) -> SpanStatistics:
-  """Checks config, runs the statistics pipeline, and reads its results.
+@dataclasses.dataclass
+class _Plan:
+  """Everything a statistics pass needs, checked, before a pipeline exists."""
+  started: float
+  run_ts: dt.datetime
+  run_id: str
+  key: Dict[str, str]
+  spec: sources.DatasetSpec
+  options: object
+  store: artifacts.SpanArtifacts
+  scratch: str
+  files: List[str]
+  schema: Optional[pa.Schema]
+  stats_options: tfdv.StatsOptions
+  pii_values_per_batch: Optional[int]
 
-  The caller writes its warehouse rows and then calls ``commit``; on any
-  failure it calls ``discard``. Raises UserError for bad config or input,
-  EmptySpanError when the span has no rows.
-  """
+  def pipeline(self, then=None) -> beam.Pipeline:
+    """The statistics pass; ``then`` (a PTransform) gets its outputs."""
+    pipeline = beam.Pipeline(options=self.options)
+    outputs = pipeline | 'StatisticsForSpan' >> StatisticsPipeline(
+        self.spec, self.schema, self.stats_options, self.scratch,
+        self.pii_values_per_batch)
+    if then is not None:
+      _ = outputs | then
+    return pipeline
+
+
+def plan_pass(cfg: DictConfig, read_input: bool = True) -> _Plan:
+  """Checks config and, unless ``read_input`` is false, lists the span's files
+  and takes the column types from the first one."""
   started = time.time()
   run_ts = dt.datetime.now(dt.timezone.utc)
   key = config.run_key(cfg)
@@ -127,9 +177,16 @@ def compute(cfg: DictConfig) -> SpanStatistics:
   options = config.pipeline_options(cfg)
   store = artifacts.SpanArtifacts(config.store_root(cfg), **key)
 
-  files = sources.match_files(spec.path)
-  schema = sources.infer_schema(spec, files[0])
-  columns = schema.names
+  if spec.format == 'bigquery':
+    # BigQuery types the rows itself; the table is read on the workers.
+    files, schema, columns = [], None, list(spec.columns)
+  elif read_input:
+    files = sources.match_files(spec.path)
+    schema = sources.infer_schema(spec, files[0])
+    columns = schema.names
+  else:
+    # A dry run touches no input: no listing, no first file to infer from.
+    files, schema, columns = [], sources.declared_schema(spec), []
   label = config.label(cfg)
   if label and columns and label not in columns:
     # Serving data has no label by design; the schema check reports a label
@@ -141,13 +198,28 @@ def compute(cfg: DictConfig) -> SpanStatistics:
       **settings, label_feature=label, slices=config.slices(cfg), columns=columns)
 
   run_id = new_run_id(run_ts)
-  scratch = store.scratch(run_id)
-  _log.info('run %s: reading %d file(s) of %s', run_id, len(files), spec.path)
+  pii_spec = config.pii_spec(cfg)
+  return _Plan(started=started, run_ts=run_ts, run_id=run_id, key=key,
+               spec=spec, options=options, store=store,
+               scratch=store.scratch(run_id), files=files, schema=schema,
+               stats_options=stats_options,
+               pii_values_per_batch=(pii_spec.max_values_per_batch
+                                     if pii_spec.enabled else None))
+
+
+def compute(cfg: DictConfig) -> SpanStatistics:
+  """Checks config, runs the statistics pipeline, and reads its results.
+
+  The caller writes its warehouse rows and then calls ``commit``; on any
+  failure it calls ``discard``. Raises UserError for bad config or input,
+  EmptySpanError when the span has no rows.
+  """
+  plan = plan_pass(cfg)
+  spec, key, files, scratch = plan.spec, plan.key, plan.files, plan.scratch
+  _log.info('run %s: reading %s', plan.run_id,
+            f'{len(files)} file(s) of {spec.path}' if files else spec.path)
   try:
-    pipeline = beam.Pipeline(options=options)
-    _ = pipeline | 'StatisticsForSpan' >> StatisticsPipeline(
-        spec, schema, stats_options, scratch)
-    result = pipeline.run()
+    result = plan.pipeline().run()
     result.wait_until_finish()
   except Exception as e:
     artifacts.delete_scratch(scratch)
@@ -158,17 +230,54 @@ def compute(cfg: DictConfig) -> SpanStatistics:
   dead = [p for p in artifacts.list_files(FileSystems.join(
       scratch, artifacts.DEAD_LETTER_DIR, '*')) if _non_empty(p)]
   out = SpanStatistics(
-      run_id=run_id, run_ts=run_ts, key=key, store=store, scratch=scratch,
-      stats=stats, num_examples=_num_examples(stats),
+      run_id=plan.run_id, run_ts=plan.run_ts, key=key, store=plan.store,
+      scratch=scratch, stats=stats, num_examples=_num_examples(stats),
       num_malformed=counters.get('rows_malformed', 0),
       num_files=counters.get('files_read', 0), dead_letters=dead,
-      started=started)
+      started=plan.started, pii_counts=read_pii_counts(scratch))
   if out.num_examples == 0:
     discard(out)
     raise EmptySpanError(
         f'dataset.path {spec.path!r}: span {key["span"]!r} has no rows '
         f'({len(files)} file(s), {out.num_malformed} malformed row(s))')
   return out
+
+
+def read_pii_counts(scratch: str) -> Dict[str, Dict[str, int]]:
+  path = FileSystems.join(scratch, artifacts.PII_FILE)
+  if not FileSystems.exists(path):
+    return {}
+  with FileSystems.open(path) as f:
+    return json.loads(f.read().decode('utf-8') or '{}')
+
+
+def dry_run(cfg: DictConfig):
+  """Builds the statistics pass as a Dataflow job and writes it to a file.
+
+  Reads no input and writes nothing to the store (runner.dry_run=true).
+  Returns the ``dataflow.DryRunJob``.
+  """
+  plan = plan_pass(cfg, read_input=False)
+  notes = []
+  if plan.spec.format in ('csv', 'jsonl'):
+    declared = ', '.join(plan.schema.names) or 'none'
+    notes.append(
+        f'column types come from dataset.column_types here ({declared}); a '
+        f'real launch reads the others from the first file of '
+        f'{plan.spec.path}')
+  if plan.spec.format == 'bigquery':
+    notes.append(f'the workers would read BigQuery with '
+                 f'{plan.spec.bigquery_method}: {plan.spec.query}')
+  name = plan.options.view_as(GoogleCloudOptions).job_name
+  try:
+    result = plan.pipeline().run()
+    return dataflow.write_dry_run(result, dataflow.dry_run_dir(cfg, name),
+                                  notes)
+  except UserError:
+    raise
+  except Exception as e:
+    raise UserError(f'runner.dry_run: building the Dataflow job failed '
+                    f'({_short(e)})') from e
 
 
 def write_scratch(span: SpanStatistics, name: str, data: bytes) -> str:

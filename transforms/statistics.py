@@ -1,10 +1,12 @@
 """Statistics: TFDV over RecordBatches, and statistics protos as table rows."""
 
+import copy
 import dataclasses
 import hashlib
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.utils import slicing_util
@@ -97,11 +99,35 @@ class ComputeStatistics(beam.PTransform):
 
   def __init__(self, options: tfdv.StatsOptions):
     super().__init__()
-    self._options = options
+    # TFDV's own sample_rate keeps or drops whole batches (100k rows each by
+    # default), so a small span could come out empty; rows are sampled here
+    # instead.
+    self._sample_rate = options.sample_rate
+    self._options = copy.copy(options)
+    self._options.sample_rate = None
 
   def expand(self, batches):
+    if self._sample_rate is not None and self._sample_rate < 1:
+      batches |= 'SampleRows' >> beam.ParDo(
+          _SampleRowsFn(self._sample_rate)).with_output_types(pa.RecordBatch)
     return batches | 'GenerateStatistics' >> tfdv.GenerateStatistics(
         self._options)
+
+
+class _SampleRowsFn(beam.DoFn):
+  """Keeps each row of a RecordBatch with probability ``rate`` (Bernoulli)."""
+
+  def __init__(self, rate: float):
+    self._rate = rate
+    self._rng = None
+
+  def setup(self):
+    self._rng = np.random.default_rng()
+
+  def process(self, batch: pa.RecordBatch):
+    keep = self._rng.random(batch.num_rows) < self._rate
+    if keep.any():
+      yield batch.filter(pa.array(keep))
 
 
 # ----------------------------------------------------------------------------

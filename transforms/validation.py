@@ -17,6 +17,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from transforms import metrics
 from transforms import statistics
 from transforms.errors import UserError
 
@@ -32,6 +33,7 @@ METRICS = {
     'JENSEN_SHANNON_DIVERGENCE': 'jensen_shannon_divergence',
     'NORMALIZED_ABSOLUTE_DIFFERENCE': 'normalized_abs_difference',
 }
+ALL_METRICS = tuple(METRICS) + metrics.OWN_METRICS
 _COMPARATOR_REASONS = ('COMPARATOR_L_INFTY_HIGH',
                        'COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH',
                        'COMPARATOR_NORMALIZED_ABSOLUTE_DIFFERENCE_HIGH')
@@ -82,11 +84,27 @@ def with_comparators(schema: schema_pb2.Schema,
   ``exclude`` get none unless configured per feature.
   """
   out = copy.deepcopy(schema)
+  chosen = compared_features(out, stats, spec, kind)
+  for feature in out.feature:
+    metric, threshold = chosen.get(feature.name, (None, None))
+    if metric in METRICS:
+      comparator = getattr(feature, f'{kind}_comparator')
+      getattr(comparator, METRICS[metric]).threshold = threshold
+  return out
+
+
+def compared_features(schema: schema_pb2.Schema,
+                      stats: statistics_pb2.DatasetFeatureStatisticsList,
+                      spec: ComparisonSpec, kind: str):
+  """{feature name: (metric, threshold)} for every feature to compare.
+
+  Features whose comparator the schema already sets are left to it.
+  """
   overall = {statistics.feature_path(f): f
              for f in statistics.overall(stats).features}
-  for feature in out.feature:
-    comparator = getattr(feature, f'{kind}_comparator')
-    if _has_threshold(comparator):
+  chosen = {}
+  for feature in schema.feature:
+    if _has_threshold(getattr(feature, f'{kind}_comparator')):
       continue
     fstats = overall.get(feature.name)
     per_feature = spec.features.get(feature.name)
@@ -102,11 +120,57 @@ def with_comparators(schema: schema_pb2.Schema,
       metric = _default_metric(feature, spec)
       threshold = (spec.numeric_threshold if _is_numeric(feature)
                    else spec.categorical_threshold)
-    if metric not in METRICS:
+    if metric not in ALL_METRICS:
       raise UserError(f'{kind}.features.{feature.name}.metric={metric!r}: '
-                      f'expected one of {", ".join(METRICS)}')
-    getattr(comparator, METRICS[metric]).threshold = float(threshold)
-  return out
+                      f'expected one of {", ".join(ALL_METRICS)}')
+    if metric in metrics.OWN_METRICS and not _is_numeric(feature):
+      raise UserError(f'{kind}: {metric} needs a numeric feature; '
+                      f'{feature.name!r} is categorical (use L_INFTY or '
+                      f'JENSEN_SHANNON_DIVERGENCE)')
+    chosen[feature.name] = (metric, float(threshold))
+  return chosen
+
+
+def own_metric_rows(stats, baseline, schema, spec: ComparisonSpec, kind: str,
+                    where: Mapping[str, str], schema_version: Optional[int]):
+  """(anomaly rows, measurement rows) of the PSI / Wasserstein comparisons.
+
+  Computed here from the stored histograms, for the whole span and every
+  slice both sides have (with at least ``min_slice_examples`` examples).
+  """
+  own = {name: mt for name, mt in compared_features(schema, stats, spec,
+                                                     kind).items()
+         if mt[0] in metrics.OWN_METRICS}
+  anomalies, measurements = [], []
+  if not own:
+    return anomalies, measurements
+  current = _common_slices(stats, baseline, spec.min_slice_examples)
+  base = {statistics.slice_name(d): d for d in baseline.datasets}
+  for dataset in current.datasets:
+    slice_name = statistics.slice_name(dataset)
+    base_features = {statistics.feature_path(f): f
+                     for f in base[slice_name].features}
+    for feature in dataset.features:
+      name = statistics.feature_path(feature)
+      if name not in own or name not in base_features:
+        continue
+      metric, threshold = own[name]
+      value = metrics.measure(metric, feature, base_features[name])
+      if value is None:
+        continue
+      measurements.append({
+          'slice': slice_name, 'feature': name, 'check': kind,
+          'metric': metric, 'value': value, 'threshold': threshold,
+          'is_anomaly': value > threshold,
+          'baseline_split': where.get('split'),
+          'baseline_span': where.get('span')})
+      if value > threshold:
+        row = _row(kind, slice_name, name, metrics.ANOMALY_TYPES[metric],
+                   'ERROR', metrics.describe(metric, value, threshold, where),
+                   schema_version, where)
+        row.update(metric=metric, value=value, threshold=threshold)
+        anomalies.append(row)
+  return anomalies, measurements
 
 
 def _has_threshold(comparator: schema_pb2.FeatureComparator) -> bool:

@@ -8,7 +8,7 @@ failed run leaves nothing behind.
 
 import datetime as dt
 import os
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -62,6 +62,10 @@ class DuckDBWarehouse:
 
   def __init__(self, path: str):
     self.path = path
+
+  def describe(self) -> str:
+    """Where the rows are, for summaries."""
+    return self.path
 
   def _connect(self, read_only: bool = False):
     if read_only and not os.path.exists(self.path):
@@ -137,6 +141,33 @@ class DuckDBWarehouse:
     cols = ', '.join(f'"{c}"' for c in incoming.schema.names)
     con.execute(f'INSERT INTO {name} ({cols}) SELECT {cols} FROM incoming')
     con.unregister('incoming')
+
+  def read_rows(self, table: str, dataset: str,
+                split: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Every row of ``table`` for ``dataset`` (and ``split``), as dicts.
+
+    [] when nothing was written yet.
+    """
+    if table not in tables.TABLES:
+      raise ValueError(f'unknown table {table!r}')
+    if not os.path.exists(self.path):
+      return []
+    sql = f'SELECT * FROM {table} WHERE dataset = ?'
+    params = [dataset]
+    if split is not None:
+      sql += ' AND split = ?'
+      params.append(split)
+    con = self._connect(read_only=True)
+    try:
+      exists = con.execute('SELECT count(*) FROM information_schema.tables '
+                           'WHERE table_name = ?', [table]).fetchone()[0]
+      if not exists:
+        return []
+      cursor = con.execute(sql, params)
+      names = [d[0] for d in cursor.description]
+      return [dict(zip(names, r)) for r in cursor.fetchall()]
+    finally:
+      con.close()
 
   def query(self, sql: str, params: Sequence[Any] = ()) -> List[Dict[str, Any]]:
     """Runs a read-only query and returns rows as dicts."""

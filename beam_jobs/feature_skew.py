@@ -1,0 +1,202 @@
+"""The feature_skew job: training and serving examples joined by identifiers.
+
+  python -m beam_jobs.feature_skew dataset.name=shop \
+      'dataset.path=/data/${split}/${span}.csv' span=2024-06-02 \
+      'feature_skew.identifiers=[order_id]'
+
+Reads the serving span (split, default serving) and the training rows
+(feature_skew.baseline_split, default train, or feature_skew.baseline_path),
+joins them on the identifier features with TFDV's DetectFeatureSkew, and
+writes per-feature mismatch rates and unmatched counts as ``anomalies`` and
+``drift_skew`` rows (check=feature_skew). A redacted sample of mismatched
+pairs and TFDV's counts are kept under ``feature_skew/`` in the span's
+folder. Exits 3 when it found anomalies at or above fail_on.
+"""
+
+import datetime as dt
+import json
+import sys
+import time
+from typing import Dict, List
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from beam_jobs import _cli
+from transforms import artifacts
+from transforms import config
+from transforms import feature_skew
+from transforms import sinks
+from transforms import sources
+from transforms import span_stats
+from transforms import validation
+from transforms.errors import UserError
+
+JOB = 'feature_skew'
+
+
+def skew_spec(cfg: DictConfig) -> feature_skew.FeatureSkewSpec:
+  identifiers = config.get(cfg, 'feature_skew.identifiers')
+  if isinstance(identifiers, str):
+    identifiers = [identifiers]
+  if not identifiers or not all(isinstance(i, str) for i in identifiers):
+    raise UserError('feature_skew.identifiers: expected a list of feature '
+                    'names, e.g. [user_id]')
+  ndigits = config.optional_int(cfg, 'feature_skew.float_round_ndigits')
+  spec = feature_skew.FeatureSkewSpec(
+      identifiers=tuple(identifiers),
+      ignore=tuple(config.get(cfg, 'feature_skew.ignore', required=False)
+                   or ()),
+      float_round_ndigits=ndigits,
+      mismatch_threshold=float(config.get(cfg,
+                                          'feature_skew.mismatch_threshold')),
+      unmatched_threshold=float(config.get(
+          cfg, 'feature_skew.unmatched_threshold')),
+      sample_size=int(config.get(cfg, 'feature_skew.sample_size')),
+      severity=str(config.get(cfg, 'feature_skew.severity')),
+      unmatched_severity=str(config.get(cfg,
+                                        'feature_skew.unmatched_severity')))
+  for key in ('severity', 'unmatched_severity'):
+    if getattr(spec, key) not in validation.SEVERITIES:
+      raise UserError(f'feature_skew.{key}={getattr(spec, key)!r}: expected '
+                      f'one of {", ".join(validation.SEVERITIES)}')
+  return spec
+
+
+def baseline_cfg(cfg: DictConfig) -> DictConfig:
+  """The config with split (and path) switched to the training side."""
+  other = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+  other.split = config.get(cfg, 'feature_skew.baseline_split')
+  path = config.get(cfg, 'feature_skew.baseline_path', required=False)
+  if path:
+    other.dataset.path = path
+  return other
+
+
+def _read_side(p, cfg: DictConfig, label: str, identifiers):
+  spec = config.dataset_spec(cfg)
+  files = sources.match_files(spec.path)
+  schema = sources.infer_schema(spec, files[0])
+  missing = [i for i in identifiers if i not in schema.names]
+  if missing:
+    raise UserError(f'feature_skew.identifiers: no column {missing[0]!r} in '
+                    f'{spec.path!r} ({label})')
+  return p | f'Read{label}' >> sources.ReadSpan(spec, schema)
+
+
+def _lines(pattern: str) -> List[dict]:
+  out = []
+  for path in artifacts.list_files(pattern):
+    with FileSystems.open(path) as f:
+      out += [json.loads(line) for line in f.read().decode().splitlines()
+              if line.strip()]
+  return out
+
+
+def run(cfg: DictConfig) -> int:
+  started = time.time()
+  run_ts = dt.datetime.now(dt.timezone.utc)
+  sink = sinks.open_sink(cfg)
+  spec = skew_spec(cfg)
+  key = config.run_key(cfg)
+  train_cfg = baseline_cfg(cfg)
+  where = {'split': str(train_cfg.split), 'span': key['span']}
+  privacy = config.privacy_spec(cfg)
+  allow_raw = bool(config.get(cfg, 'privacy.raw_values_in_results'))
+  fail_on = config.fail_on(cfg)
+  store = artifacts.SpanArtifacts(config.store_root(cfg), **key)
+  run_id = span_stats.new_run_id(run_ts)
+  scratch = store.scratch(run_id)
+
+  pipeline = beam.Pipeline(options=config.pipeline_options(cfg))
+  training = _read_side(pipeline, train_cfg, 'Training', spec.identifiers)
+  serving = _read_side(pipeline, cfg, 'Serving', spec.identifiers)
+  found = ((training['batches'], serving['batches'])
+           | 'DetectFeatureSkew' >> feature_skew.DetectFeatureSkew(spec))
+  for name, pcoll in found.items():
+    _ = pcoll | f'Write{name}' >> beam.io.WriteToText(
+        FileSystems.join(scratch, name), file_name_suffix='.jsonl')
+  try:
+    pipeline.run().wait_until_finish()
+    results = _lines(FileSystems.join(scratch, 'results*.jsonl'))
+    match = (_lines(FileSystems.join(scratch, 'match*.jsonl')) or [{}])[0]
+    samples = [feature_skew.redact_pair(p, spec.identifiers, privacy.salt,
+                                        allow_raw)
+               for p in _lines(FileSystems.join(scratch, 'pairs*.jsonl'))]
+    if not int(match.get('base_with_id_count', 0)) or not int(
+        match.get('test_with_id_count', 0)):
+      raise UserError(
+          f'feature_skew: no examples with {", ".join(spec.identifiers)} on '
+          f'the {"training" if not match.get("base_with_id_count") else "serving"}'
+          f' side; nothing to join')
+    anomalies, measurements = feature_skew.rows(results, match, samples, spec,
+                                                where)
+    for row in anomalies:
+      row['anomaly_id'] = validation.anomaly_id(key, row)
+    blocking = [a for a in anomalies if validation.severity_rank(
+        a['severity']) >= validation.severity_rank(fail_on)]
+    run_row = {
+        'run_id': run_id, 'run_ts': run_ts, 'job': JOB, **key,
+        'status': 'blocking' if blocking else 'ok',
+        'runner': config.runner_name(cfg),
+        'num_examples': int(match.get('test_with_id_count', 0)),
+        'num_malformed': 0, 'num_files': None, 'num_features': len(results),
+        'num_anomalies': len(anomalies), 'stats_uri': None,
+        'dead_letter_uri': None, 'schema_version': None,
+        'duration_s': time.time() - started,
+        'config': json.dumps(config.to_plain(cfg), sort_keys=True,
+                             default=str)}
+    sink.write_run(run_row, {'anomalies': anomalies,
+                             'drift_skew': measurements})
+    out_dir = FileSystems.join(store.dir, 'feature_skew')
+    for name, payload in (('results.json', {'match': match,
+                                             'features': results}),
+                          ('samples.json', samples)):
+      path = FileSystems.join(out_dir, name)
+      if not FileSystems.exists(out_dir):
+        FileSystems.mkdirs(out_dir)
+      with FileSystems.create(path) as f:
+        f.write(json.dumps(payload, indent=1, sort_keys=True).encode())
+  except Exception as e:
+    raise e if isinstance(e, UserError) else UserError(
+        f'feature_skew: {str(e).splitlines()[0][:300]}') from e
+  finally:
+    artifacts.delete_scratch(scratch)
+  print(_summary(key, where, match, anomalies, sink.describe(), out_dir,
+                 fail_on, len(blocking)))
+  return _cli.EXIT_BLOCKING if blocking else _cli.EXIT_OK
+
+
+def _summary(key, where, match, anomalies, sink_name, out_dir, fail_on,
+             num_blocking) -> str:
+  lines = [
+      f'feature_skew: dataset={key["dataset"]} {key["split"]} span '
+      f'{key["span"]} against {where["split"]}',
+      f'  joined:     {int(match.get("matching_pairs_count", 0)):,} pairs '
+      f'({int(match.get("base_with_id_count", 0)):,} training, '
+      f'{int(match.get("test_with_id_count", 0)):,} serving examples)',
+  ]
+  for a in anomalies[:10]:
+    lines.append(f'    {a["severity"]:<7} {a["feature"] or "(examples)"}: '
+                 f'{a["anomaly_type"]} {a["value"]:.1%} > '
+                 f'{a["threshold"]:.1%}')
+  verdict = (f'BLOCKING: {num_blocking} anomalies at or above {fail_on}'
+             if num_blocking else f'OK: nothing at or above {fail_on}')
+  lines += [f'  result:     {verdict}',
+            f'  warehouse:  {sink_name} (anomalies, drift_skew: '
+            f'check=feature_skew)',
+            f'  details:    {out_dir}']
+  return '\n'.join(lines)
+
+
+@hydra.main(config_path='pkg://conf', config_name='feature_skew',
+            version_base='1.3')
+def main(cfg: DictConfig) -> None:
+  _cli.main(run, cfg, JOB)
+
+
+if __name__ == '__main__':
+  main()  # pylint: disable=no-value-for-parameter
+  sys.exit(_cli.final_code())

@@ -1,0 +1,150 @@
+"""The report job: rebuild a run's HTML report, or compare two stored spans.
+
+  python -m beam_jobs.report dataset.name=mydata split=train span=2024-06-02
+  python -m beam_jobs.report dataset.name=mydata split=serving span=2024-06-02 \
+      compare.split=train compare.span=2024-06-01
+
+The first form redraws the report of the latest validation of the span from
+the artifact store (statistics, run record) and the warehouse (anomalies,
+measurements, history). The second draws the span's statistics over any other
+stored statistics, with drift distances computed on the spot (thresholds from
+the drift.* config), without running a pipeline.
+"""
+
+import json
+import sys
+from typing import Any, Dict
+
+import hydra
+from omegaconf import DictConfig
+from apache_beam.io.filesystems import FileSystems
+
+from beam_jobs import _cli
+from transforms import artifacts
+from transforms import config
+from transforms import pii
+from transforms import report
+from transforms import schemas
+from transforms import sinks
+from transforms import validation
+from transforms.errors import UserError
+
+JOB = 'report'
+
+
+def _stored(root: str, dataset: str, split: str, span: str
+            ) -> artifacts.SpanArtifacts:
+  store = artifacts.SpanArtifacts(root, dataset, split, span)
+  if not store.has_stats():
+    spans = artifacts.list_spans(root, dataset, split)
+    raise UserError(f'span={span!r}: no statistics for {dataset}/{split} in '
+                    f'{root} (have: {", ".join(spans[-5:]) or "none"})')
+  return store
+
+
+def _rebuild(cfg: DictConfig, key: Dict[str, str], root: str
+             ) -> report.ReportInput:
+  store = _stored(root, key['dataset'], key['split'], key['span'])
+  run: Dict[str, Any] = artifacts.read_json(store.run_path)
+  sink = sinks.open_sink(cfg)
+  anomalies = [r for r in sink.read_rows('anomalies', key['dataset'],
+                                         key['split'])
+               if r['run_id'] == run['run_id']]
+  history = sink.read_rows('drift_skew', key['dataset'], key['split'])
+  measurements = [r for r in history if r['run_id'] == run['run_id']]
+  baselines = {}
+  for m in measurements:
+    # drift and skew measurements name their baseline; the other checks
+    # (history, fairness, pii) have none to draw.
+    if m['check'] in ('drift', 'skew') and m['check'] not in baselines:
+      where = {'split': m['baseline_split'], 'span': m['baseline_span']}
+      baselines[m['check']] = (where, _stored(
+          root, key['dataset'], where['split'], where['span']).load_stats())
+  run_config = json.loads(run.get('config') or '{}')
+  notes = []
+  if run.get('job') != 'validate':
+    notes.append(f'the latest run of this span was a {run.get("job")} run: '
+                 f'statistics only, nothing was checked')
+  return report.ReportInput(
+      key=key, run=run, stats=store.load_stats(), baselines=baselines,
+      anomalies=anomalies, measurements=measurements,
+      history=sink.read_rows('feature_stats', key['dataset'], key['split']),
+      measurement_history=history, privacy=_privacy(cfg, store),
+      notes=notes, fail_on=str(run_config.get('fail_on', 'ERROR')))
+
+
+def _privacy(cfg: DictConfig, store: artifacts.SpanArtifacts):
+  """The privacy rules of the run, with its PII-carrying features hashed."""
+  path = FileSystems.join(store.dir, artifacts.PII_FILE)
+  counts = artifacts.read_json(path) if FileSystems.exists(path) else {}
+  return pii.protect(config.privacy_spec(cfg), counts, config.pii_spec(cfg))
+
+
+def _compare(cfg: DictConfig, key: Dict[str, str], root: str
+             ) -> report.ReportInput:
+  other = {
+      'dataset': artifacts.check_name('compare.dataset', config.get(
+          cfg, 'compare.dataset', required=False) or key['dataset']),
+      'split': artifacts.check_name('compare.split', config.get(
+          cfg, 'compare.split', required=False) or key['split']),
+      'span': artifacts.check_name('compare.span', config.get(
+          cfg, 'compare.span')),
+  }
+  store = _stored(root, **key)
+  stats = store.load_stats()
+  baseline = _stored(root, **other).load_stats()
+  spec = config.comparison_spec(cfg, 'drift')
+  schema = validation.with_comparators(schemas.infer(baseline), stats, spec,
+                                       'drift')
+  found = validation.check_drift(stats, baseline, schema, 'TRAINING',
+                                 spec.min_slice_examples)
+  where = {'split': other['split'], 'span': other['span']}
+  if other['dataset'] != key['dataset']:
+    where['split'] = f'{other["dataset"]}/{other["split"]}'
+  redact = validation.Redactor(
+      config.privacy_spec(cfg).salt,
+      bool(config.get(cfg, 'privacy.raw_values_in_results')),
+      [stats, baseline], schema)
+  anomalies = validation.anomaly_rows(found, 'drift', redact, None, where,
+                                      comparator_only=True)
+  run = {'run_id': f'comparison with {other["dataset"]}/{other["split"]}/'
+                   f'{other["span"]}'}
+  return report.ReportInput(
+      key=key, run=run, stats=stats, baselines={'drift': (where, baseline)},
+      anomalies=anomalies,
+      measurements=validation.measurement_rows(found, 'drift', where),
+      history=[], measurement_history=[], privacy=_privacy(cfg, store),
+      notes=['distances computed for this comparison from the drift.* '
+             'thresholds; nothing was written to the warehouse'],
+      fail_on=config.fail_on(cfg), title='Comparison report')
+
+
+def run(cfg: DictConfig) -> int:
+  key = config.run_key(cfg)
+  root = config.store_root(cfg)
+  comparing = config.get(cfg, 'compare.span', required=False) is not None
+  inp = _compare(cfg, key, root) if comparing else _rebuild(cfg, key, root)
+  out = config.get(cfg, 'report.output', required=False)
+  if not out:
+    store = artifacts.SpanArtifacts(root, **key)
+    out = store.report_path
+    if comparing:
+      other_split = (config.get(cfg, 'compare.split', required=False) or
+                     key['split'])
+      out = FileSystems.join(store.dir, f'compare-{other_split}-'
+                             f'{config.get(cfg, "compare.span")}.html')
+  with FileSystems.create(str(out)) as f:
+    f.write(report.render(inp).encode('utf-8'))
+  print(f'report: {len(inp.anomalies)} anomalies, '
+        f'{len(inp.measurements)} measurements\n  report: {out}')
+  return _cli.EXIT_OK
+
+
+@hydra.main(config_path='pkg://conf', config_name='report', version_base='1.3')
+def main(cfg: DictConfig) -> None:
+  _cli.main(run, cfg, JOB)
+
+
+if __name__ == '__main__':
+  main()  # pylint: disable=no-value-for-parameter
+  sys.exit(_cli.final_code())

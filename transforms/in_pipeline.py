@@ -1,0 +1,135 @@
+"""Finishing a run inside its own pipeline, for launches that do not wait.
+
+A Flex Template launch builds the Dataflow job and exits; Dataflow runs the
+job afterwards (Flex Templates do not allow waiting for it). Nothing after
+``pipeline.run()`` in the launching process would ever see the statistics.
+With ``runner.finish_in_pipeline`` (on by itself when the Flex launcher sets
+``runner.template_location``) the statistics pass ends with one more step,
+``FinishRun``: it runs once, on a worker, after the statistics and dead
+letters are written, and does what the launching process does otherwise --
+the job's checks, the warehouse rows, moving the artifacts into place, the
+alert -- by calling the job module's ``finish_on_worker``.
+
+The outcome (``ok`` or ``blocking``) is then in the span's ``run.json`` and
+the ``runs`` table; a scheduler reads it there (scripts/schedule/). Where
+the launching process does wait (DirectRunner, or Dataflow without a
+template), it reads ``run.json`` back and exits 0 or 3 as usual.
+"""
+
+import datetime as dt
+import importlib
+import logging
+from typing import Any, Dict
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import GoogleCloudOptions
+from omegaconf import DictConfig, OmegaConf
+
+from transforms import artifacts
+from transforms import config
+from transforms import sources
+from transforms import span_stats
+from transforms.errors import EmptySpanError, UserError
+
+_log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_BLOCKING = 0, 3
+
+
+class _FinishFn(beam.DoFn):
+  """One element in, the job's exit code out; the statistics as side inputs."""
+
+  def __init__(self, cfg: Dict[str, Any], run: Dict[str, Any],
+               job_module: str, kwargs: Dict[str, Any]):
+    super().__init__()
+    self._cfg, self._run = cfg, run
+    self._job_module, self._kwargs = job_module, kwargs
+
+  def process(self, unused_element, stats, stats_written, dead_letters,
+              num_malformed, pii_written=None):
+    # These side inputs only order the step after the files are written.
+    del unused_element, stats_written, pii_written
+    cfg = OmegaConf.create(self._cfg)
+    run = self._run
+    key = run['key']
+    store = artifacts.SpanArtifacts(run['root'], **key)
+    span = span_stats.SpanStatistics(
+        run_id=run['run_id'], run_ts=dt.datetime.fromisoformat(run['run_ts']),
+        key=key, store=store, scratch=run['scratch'], stats=stats,
+        num_examples=span_stats._num_examples(stats),  # pylint: disable=protected-access
+        num_malformed=num_malformed,
+        num_files=len(sources.match_files(run['path'])) if run['path'] else 0,
+        dead_letters=[p for p in dead_letters
+                      if span_stats._non_empty(p)],  # pylint: disable=protected-access
+        started=run['started'],
+        pii_counts=span_stats.read_pii_counts(run["scratch"]))
+    if span.num_examples == 0:
+      span_stats.discard(span)
+      raise EmptySpanError(
+          f'dataset.path {run["path"]!r}: span {key["span"]!r} has no rows')
+    module = importlib.import_module(self._job_module)
+    yield module.finish_on_worker(cfg, span, **self._kwargs)
+
+
+class FinishRun(beam.PTransform):
+  """The statistics pass's outputs in; the job's exit code (one int) out."""
+
+  def __init__(self, cfg: Dict[str, Any], run: Dict[str, Any],
+               job_module: str, kwargs: Dict[str, Any]):
+    super().__init__()
+    self._fn = _FinishFn(cfg, run, job_module, kwargs)
+
+  def expand(self, outputs):
+    pipeline = outputs['stats'].pipeline
+    malformed = outputs['malformed'] | 'CountMalformed' >> (
+        beam.combiners.Count.Globally())
+    extra = {}
+    if 'pii_written' in outputs:
+      extra['pii_written'] = beam.pvalue.AsList(outputs['pii_written'])
+    return (pipeline
+            | 'Once' >> beam.Create([None])
+            | 'ChecksAndResults' >> beam.ParDo(
+                self._fn,
+                stats=beam.pvalue.AsSingleton(outputs['stats']),
+                stats_written=beam.pvalue.AsList(outputs['stats_written']),
+                dead_letters=beam.pvalue.AsList(
+                    outputs['dead_letters_written']),
+                num_malformed=beam.pvalue.AsSingleton(malformed), **extra))
+
+
+def launch(cfg: DictConfig, job: str, job_module: str, **kwargs) -> int:
+  """Runs the statistics pass with ``FinishRun`` as its last step.
+
+  Returns the exit code: read back from run.json when the runner waited for
+  the pipeline, else 0 once the job was handed over (a template launch).
+  """
+  plan = span_stats.plan_pass(cfg)
+  run = {
+      'run_id': plan.run_id, 'run_ts': plan.run_ts.isoformat(),
+      'key': plan.key, 'root': plan.store.root, 'scratch': plan.scratch,
+      'path': plan.spec.path, 'started': plan.started,
+  }
+  then = 'FinishRun' >> FinishRun(config.to_plain(cfg), run, job_module,
+                                  kwargs)
+  template = plan.options.view_as(GoogleCloudOptions).template_location
+  try:
+    result = plan.pipeline(then).run()
+    if template:
+      print(f'{job}: Dataflow job '
+            f'{plan.options.view_as(GoogleCloudOptions).job_name} written to '
+            f'{template}; Dataflow runs it. Its outcome (ok / blocking) will '
+            f'be in {plan.store.run_path} (run_id {plan.run_id}) and the '
+            f'runs table.')
+      return EXIT_OK
+    result.wait_until_finish()
+  except UserError:
+    artifacts.delete_scratch(plan.scratch)
+    raise
+  except Exception as e:
+    artifacts.delete_scratch(plan.scratch)
+    raise span_stats._as_user_error(e, plan.spec) from e  # pylint: disable=protected-access
+  record = artifacts.read_json(plan.store.run_path)
+  if record.get('run_id') != plan.run_id:
+    raise UserError(f'{plan.store.run_path}: holds run '
+                    f'{record.get("run_id")}, not this run {plan.run_id}')
+  return EXIT_BLOCKING if record.get('status') == 'blocking' else EXIT_OK
