@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from beam_jobs import _cli
 from transforms import artifacts
 from transforms import config
+from transforms import dataflow
 from transforms import feature_skew
 from transforms import sinks
 from transforms import sources
@@ -77,6 +78,10 @@ def baseline_cfg(cfg: DictConfig) -> DictConfig:
 
 def _read_side(p, cfg: DictConfig, label: str, identifiers):
   spec = config.dataset_spec(cfg)
+  if spec.format == 'bigquery':
+    raise UserError('dataset.format=bigquery: the feature_skew job reads '
+                    'files only (csv, parquet, jsonl, tfrecord); export the '
+                    'span, or use the validate job for skew statistics')
   files = sources.match_files(spec.path)
   schema = sources.infer_schema(spec, files[0])
   missing = [i for i in identifiers if i not in schema.names]
@@ -96,6 +101,7 @@ def _lines(pattern: str) -> List[dict]:
 
 
 def run(cfg: DictConfig) -> int:
+  dataflow.no_dry_run(cfg, JOB)
   started = time.time()
   run_ts = dt.datetime.now(dt.timezone.utc)
   sink = sinks.open_sink(cfg)

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from beam_jobs import _cli
 from transforms import artifacts
 from transforms import config
+from transforms import dataflow
 from transforms import schemas
 from transforms.errors import UserError
 
@@ -39,6 +40,7 @@ def source_span(cfg: DictConfig, root: str, dataset: str, split: str
 
 
 def run(cfg: DictConfig) -> int:
+  dataflow.no_dry_run(cfg, JOB)
   root = config.store_root(cfg)
   dataset = artifacts.check_name('dataset.name', config.get(cfg,
                                                             'dataset.name'))

@@ -22,6 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 from beam_jobs import _cli
 from transforms import artifacts
 from transforms import config
+from transforms import dataflow
 from transforms import pii
 from transforms import report
 from transforms import schemas
@@ -120,6 +121,7 @@ def _compare(cfg: DictConfig, key: Dict[str, str], root: str
 
 
 def run(cfg: DictConfig) -> int:
+  dataflow.no_dry_run(cfg, JOB)
   key = config.run_key(cfg)
   root = config.store_root(cfg)
   comparing = config.get(cfg, 'compare.span', required=False) is not None

@@ -15,6 +15,7 @@ from beam_jobs import _cli
 from beam_jobs.infer_schema import source_span
 from transforms import artifacts
 from transforms import config
+from transforms import dataflow
 from transforms import schemas
 from transforms.errors import UserError
 
@@ -30,6 +31,7 @@ def _version(cfg: DictConfig, key: str = 'schema.version') -> int:
 
 
 def run(cfg: DictConfig) -> int:
+  dataflow.no_dry_run(cfg, JOB)
   action = config.get(cfg, 'action')
   if action not in ACTIONS:
     raise UserError(f'action={action!r}: expected one of {", ".join(ACTIONS)}')

@@ -235,7 +235,7 @@ def finish(cfg: DictConfig, span: span_stats.SpanStatistics, warehouse,
         'anomalies': result.anomalies,
         'drift_skew': result.measurements,
     })
-    extra = {f'anomalies/{kind}.pb': span_stats.write_scratch(
+    extra = {f'{artifacts.ANOMALIES_DIR}/{kind}.pb': span_stats.write_scratch(
         span, f'anomalies-{kind}.pb', data)
              for kind, data in result.protos.items()}
     page = report.render(report.ReportInput(

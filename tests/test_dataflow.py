@@ -8,6 +8,7 @@ network off (see tests/offline.py), and the job file it writes is checked.
 """
 
 import glob
+import importlib
 import json
 import os
 import re
@@ -158,6 +159,22 @@ def test_bigquery_source_dry_run_reads_the_span_partition(tmp_path):
   with open(dry.job_file) as f:
     job = json.load(f)
   assert job['labels']['dv_dataset'] == 'clicks'
+
+
+@pytest.mark.parametrize('job', ['infer_schema', 'schema', 'report',
+                                 'feature_skew'])
+def test_jobs_without_a_dry_run_refuse_it_and_write_nothing(job, tmp_path):
+  """A dry run must never fall through to a real run that writes."""
+  cfg = make_cfg(job, [*CLOUD, 'runner.dry_run=true', 'dataset.name=shop',
+                       'dataset.path=gs://dv-data/x.csv', 'span=2024-06-01',
+                       f'store.root={tmp_path}/store',
+                       'feature_skew.identifiers=[id]'
+                       if job == 'feature_skew' else 'split=train'])
+  module = importlib.import_module(f'beam_jobs.{job}')
+  with pytest.raises(UserError, match=f'runner.dry_run=true: the {job} job '
+                     'has no Dataflow dry run'):
+    module.run(cfg)
+  assert not (tmp_path / 'store').exists()
 
 
 @pytest.mark.parametrize('override, key', [

@@ -208,6 +208,16 @@ def test_rerun_replaces_rows(project):
   assert len(warehouse_rows(project.db,
                             "SELECT * FROM runs WHERE job = 'validate'")) == 1
   assert len({r['run_id'] for r in second}) == 1
+  # A later stats run of the span replaces its statistics: the report and
+  # anomaly protos of the validation before describe statistics that are
+  # gone, so they go too.
+  span_dir = project.store / 'people' / 'split=train' / 'span=2024-01-02'
+  assert (span_dir / 'report.html').exists()
+  assert (span_dir / 'anomalies' / 'schema.pb').exists()
+  assert project.stats('train', '2024-01-02') == EXIT_OK
+  assert not (span_dir / 'report.html').exists()
+  assert not (span_dir / 'anomalies').exists()
+  assert (span_dir / 'stats.pb').exists()
 
 
 def test_schema_versions_are_immutable_diffed_proposed_and_promoted(

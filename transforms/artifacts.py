@@ -29,6 +29,7 @@ REPORT_FILE = 'report.html'
 # Counts of PII-looking values per feature and pattern (no values).
 PII_FILE = 'pii.json'
 DEAD_LETTER_DIR = 'dead_letter'
+ANOMALIES_DIR = 'anomalies'
 
 
 def check_name(key: str, value: Any) -> str:
@@ -82,10 +83,16 @@ class SpanArtifacts:
   def commit(self, scratch: str, files: Dict[str, str]) -> None:
     """Moves ``{name in span dir: path in scratch}`` into place.
 
-    The old dead-letter folder goes first: a span's dead letters always belong
-    to the run recorded in its run.json.
+    What the span's previous run left goes first (dead letters, anomaly
+    protos, PII counts, report): everything in the span's folder belongs to
+    the run recorded in its run.json, so a stats run after a validate run
+    leaves no report of statistics that are gone.
     """
     _delete_tree(self.dead_letter_dir)
+    _delete_tree(_join(self.dir, ANOMALIES_DIR))
+    for name in (REPORT_FILE, PII_FILE):
+      if name not in files and FileSystems.exists(_join(self.dir, name)):
+        FileSystems.delete([_join(self.dir, name)])
     for name, source in files.items():
       target = _join(self.dir, name)
       if FileSystems.exists(target):

@@ -276,7 +276,8 @@ def sink_path(cfg: DictConfig) -> str:
   path = str(get(cfg, 'sink.path'))
   if '://' in path:
     raise UserError(f'sink.path={path!r}: the DuckDB warehouse must be a '
-                    f'local file')
+                    f'local file (set sink.path=./warehouse.duckdb, or use '
+                    f'sink=bigquery)')
   return os.path.abspath(path)
 
 

@@ -55,6 +55,17 @@ def is_dry_run(cfg: DictConfig) -> bool:
   return is_dataflow(cfg) and _bool(cfg, 'runner.dry_run')
 
 
+def no_dry_run(cfg: DictConfig, job: str) -> None:
+  """Jobs without a Dataflow dry run refuse one instead of running for real.
+
+  Only ``stats`` and ``validate`` build their pipeline in a dry run; the
+  other jobs would read the store or the input and write results.
+  """
+  if is_dry_run(cfg):
+    raise UserError(f'runner.dry_run=true: the {job} job has no Dataflow dry '
+                    f'run (only stats and validate do); drop the option')
+
+
 def finishes_in_pipeline(cfg: DictConfig) -> bool:
   """Whether the job's checks and writes run as the pipeline's last step.
 

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from transforms import findings
 from transforms import statistics
 
 
@@ -79,24 +80,6 @@ def _label_rates(stats, feature: str, label: str, others: Sequence[str],
   return rates
 
 
-def _row(check, feature, kind, severity, description, metric, value,
-         threshold, where) -> Dict[str, Any]:
-  return {'slice': '', 'feature': feature, 'check': check,
-          'anomaly_type': kind, 'severity': severity,
-          'description': description, 'metric': metric, 'value': value,
-          'threshold': threshold, 'schema_version': None,
-          'baseline_split': where.get('split'),
-          'baseline_span': where.get('span')}
-
-
-def _measure(check, feature, metric, value, threshold, flagged, where,
-             group=''):
-  return {'slice': group, 'feature': feature, 'check': check,
-          'metric': metric, 'value': value, 'threshold': threshold,
-          'is_anomaly': flagged, 'baseline_split': where.get('split'),
-          'baseline_span': where.get('span')}
-
-
 def check(stats, baseline: Optional[Tuple[Mapping[str, str], Any]],
           spec: FairnessSpec, label: Optional[str], group_name,
           slice_features: Sequence[str] = ()
@@ -107,8 +90,10 @@ def check(stats, baseline: Optional[Tuple[Mapping[str, str], Any]],
   feature's values are hashed). Measurement rows carry the group in
   ``slice`` as ``{feature}_{value}``.
   """
-  anomalies, measurements, notes = [], [], []
+  notes = []
   where, base_stats = baseline if baseline else ({}, None)
+  shares = findings.Findings('representation', where)
+  parity = findings.Findings('label_parity', where)
   total = statistics.overall(stats).num_examples or 1
   others = list(slice_features) + list(spec.sensitive)
   for feature in spec.sensitive:
@@ -122,31 +107,22 @@ def check(stats, baseline: Optional[Tuple[Mapping[str, str], Any]],
     for value in sorted(set(counts) | set(base_counts)):
       group = group_name(feature, value)
       share = counts.get(value, 0.0) / total
-      low = share < spec.min_share
-      measurements.append(_measure('representation', feature, 'GROUP_SHARE',
-                                   share, spec.min_share, low, where,
-                                   f'{feature}_{group}'))
-      if low:
-        anomalies.append(_row(
-            'representation', feature, 'GROUP_UNDERREPRESENTED', spec.severity,
-            f'Group {feature}={group} is {share:.1%} of the span, below the '
-            f'minimum share {spec.min_share:.1%}.', 'GROUP_SHARE', share,
-            spec.min_share, where))
+      shares.add(
+          feature, 'GROUP_SHARE', share, spec.min_share,
+          share < spec.min_share, 'GROUP_UNDERREPRESENTED', spec.severity,
+          f'Group {feature}={group} is {share:.1%} of the span, below the '
+          f'minimum share {spec.min_share:.1%}.', group=f'{feature}_{group}')
       if base_counts:
         base_share = base_counts.get(value, 0.0) / base_total
         change = abs(share - base_share)
-        moved = change > spec.max_share_change
-        measurements.append(_measure(
-            'representation', feature, 'GROUP_SHARE_CHANGE', change,
-            spec.max_share_change, moved, where, f'{feature}_{group}'))
-        if moved:
-          anomalies.append(_row(
-              'representation', feature, 'GROUP_SHARE_CHANGED', spec.severity,
-              f'Group {feature}={group} is {share:.1%} of the span and was '
-              f'{base_share:.1%} of {where.get("split")} span '
-              f'{where.get("span")}: a change of {change:.1%}, above '
-              f'{spec.max_share_change:.1%}.', 'GROUP_SHARE_CHANGE', change,
-              spec.max_share_change, where))
+        shares.add(
+            feature, 'GROUP_SHARE_CHANGE', change, spec.max_share_change,
+            change > spec.max_share_change, 'GROUP_SHARE_CHANGED',
+            spec.severity,
+            f'Group {feature}={group} is {share:.1%} of the span and was '
+            f'{base_share:.1%} of {where.get("split")} span '
+            f'{where.get("span")}: a change of {change:.1%}, above '
+            f'{spec.max_share_change:.1%}.', group=f'{feature}_{group}')
     if not label:
       continue
     rates = _label_rates(stats, feature, label, others,
@@ -159,32 +135,25 @@ def check(stats, baseline: Optional[Tuple[Mapping[str, str], Any]],
     gap = max(rates.values()) - min(rates.values())
     hi = max(rates, key=rates.get)
     lo = min(rates, key=rates.get)
-    wide = gap > spec.parity_threshold
-    measurements.append(_measure('label_parity', feature, 'PARITY_GAP', gap,
-                                 spec.parity_threshold, wide, where))
-    if wide:
-      anomalies.append(_row(
-          'label_parity', feature, 'LABEL_PARITY_GAP_HIGH', spec.severity,
-          f'The mean of {label} (for a 0/1 label, its positive rate) ranges '
-          f'from {rates[lo]:.3g} ({feature}={group_name(feature, lo)}) to '
-          f'{rates[hi]:.3g} ({feature}={group_name(feature, hi)}): a gap of '
-          f'{gap:.3g}, above {spec.parity_threshold:g}.', 'PARITY_GAP', gap,
-          spec.parity_threshold, where))
+    parity.add(
+        feature, 'PARITY_GAP', gap, spec.parity_threshold,
+        gap > spec.parity_threshold, 'LABEL_PARITY_GAP_HIGH', spec.severity,
+        f'The mean of {label} (for a 0/1 label, its positive rate) ranges '
+        f'from {rates[lo]:.3g} ({feature}={group_name(feature, lo)}) to '
+        f'{rates[hi]:.3g} ({feature}={group_name(feature, hi)}): a gap of '
+        f'{gap:.3g}, above {spec.parity_threshold:g}.')
     base_rates = (_label_rates(base_stats, feature, label, others,
                                spec.min_group_examples) if base_stats else {})
     if len(base_rates) >= 2:
       base_gap = max(base_rates.values()) - min(base_rates.values())
       change = abs(gap - base_gap)
-      moved = change > spec.parity_change
-      measurements.append(_measure('label_parity', feature,
-                                   'PARITY_GAP_CHANGE', change,
-                                   spec.parity_change, moved, where))
-      if moved:
-        anomalies.append(_row(
-            'label_parity', feature, 'LABEL_PARITY_GAP_CHANGED', spec.severity,
-            f'The gap in the mean of {label} between groups of {feature} is '
-            f'{gap:.3g}; it was {base_gap:.3g} in {where.get("split")} span '
-            f'{where.get("span")} (a change of {change:.3g}, above '
-            f'{spec.parity_change:g}).', 'PARITY_GAP_CHANGE', change,
-            spec.parity_change, where))
-  return anomalies, measurements, notes
+      parity.add(
+          feature, 'PARITY_GAP_CHANGE', change, spec.parity_change,
+          change > spec.parity_change, 'LABEL_PARITY_GAP_CHANGED',
+          spec.severity,
+          f'The gap in the mean of {label} between groups of {feature} is '
+          f'{gap:.3g}; it was {base_gap:.3g} in {where.get("split")} span '
+          f'{where.get("span")} (a change of {change:.3g}, above '
+          f'{spec.parity_change:g}).')
+  return (shares.anomalies + parity.anomalies,
+          shares.measurements + parity.measurements, notes)

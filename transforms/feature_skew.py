@@ -22,6 +22,7 @@ import tensorflow as tf
 from tensorflow_data_validation.skew import feature_skew_detector
 from tfx_bsl.coders import example_coder
 
+from transforms import findings
 from transforms import statistics
 
 RESULTS, PAIRS, MATCH = 'results', 'pairs', 'match'
@@ -142,24 +143,12 @@ def rows(results: Sequence[Mapping[str, Any]], match: Mapping[str, Any],
          samples: Sequence[Mapping[str, Any]], spec: FeatureSkewSpec,
          baseline: Mapping[str, str]) -> Tuple[List[Dict], List[Dict]]:
   """(anomaly rows, measurement rows) from TFDV's feature skew results."""
-  anomalies, measurements = [], []
+  found = findings.Findings('feature_skew', baseline)
   joined = int(match.get('matching_pairs_count', 0))
 
   def add(feature, metric, value, threshold, kind, severity, description):
-    flagged = value > threshold
-    measurements.append({
-        'slice': '', 'feature': feature, 'check': 'feature_skew',
-        'metric': metric, 'value': value, 'threshold': threshold,
-        'is_anomaly': flagged, 'baseline_split': baseline.get('split'),
-        'baseline_span': baseline.get('span')})
-    if flagged:
-      anomalies.append({
-          'slice': '', 'feature': feature, 'check': 'feature_skew',
-          'anomaly_type': kind, 'severity': severity,
-          'description': description, 'metric': metric, 'value': value,
-          'threshold': threshold, 'schema_version': None,
-          'baseline_split': baseline.get('split'),
-          'baseline_span': baseline.get('span')})
+    found.add(feature, metric, value, threshold, value > threshold, kind,
+              severity, description)
 
   for result in sorted(results, key=lambda r: r.get('feature_name', '')):
     name = result.get('feature_name', '')
@@ -188,4 +177,4 @@ def rows(results: Sequence[Mapping[str, Any]], match: Mapping[str, Any],
         f'FEATURE_SKEW_UNMATCHED_{side}', spec.unmatched_severity,
         f'{missing:,} of {total:,} {side.lower()} examples ({rate:.1%}) have '
         f'no {other} example with the same {", ".join(spec.identifiers)}.')
-  return anomalies, measurements
+  return found.rows()

@@ -14,6 +14,8 @@ import dataclasses
 import statistics as pystats
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from transforms import findings
+
 METRICS = ('num_examples', 'missing_rate', 'mean')
 ANOMALY_TYPES = {
     'num_examples': 'HISTORY_ROW_COUNT_OUTLIER',
@@ -56,18 +58,19 @@ def check(current: Sequence[Mapping[str, Any]],
   ``current`` are this run's feature statistics rows; ``history`` the
   feature_stats rows of the same dataset and split (other spans).
   """
-  anomalies, measurements = [], []
   if not spec.enabled:
-    return anomalies, measurements
+    return [], []
   earlier = sorted({r['span'] for r in history if r['span'] < span})
   window = earlier[-spec.window:]
   if len(window) < spec.min_spans:
-    return anomalies, measurements
+    return [], []
   past: Dict[str, Dict[str, Mapping]] = {}
   for r in history:
     if not r['slice'] and r['span'] in window:
       past.setdefault(r['feature'], {})[r['span']] = r
   described = f'{window[0]}..{window[-1]}'
+  # The baseline of a history measurement is the window of spans it used.
+  found = findings.Findings('history', {'span': described})
   seen_count = False
   for row in current:
     if row['slice']:
@@ -85,22 +88,10 @@ def check(current: Sequence[Mapping[str, Any]],
         continue
       score, median, spread = robust_z(value, series, spec.min_change)
       feature = '' if metric == 'num_examples' else row['feature']
-      flagged = score > spec.k
-      measurements.append({
-          'slice': '', 'feature': feature, 'check': 'history',
-          'metric': f'ROBUST_Z_{metric.upper()}', 'value': score,
-          'threshold': spec.k, 'is_anomaly': flagged,
-          'baseline_split': None, 'baseline_span': described})
-      if flagged:
-        anomalies.append({
-            'slice': '', 'feature': feature, 'check': 'history',
-            'anomaly_type': ANOMALY_TYPES[metric], 'severity': spec.severity,
-            'description': (
-                f'{metric} is {value:.6g}; over the last {len(series)} spans '
-                f'({described}) its median was {median:.6g} with a robust '
-                f'spread of {spread:.3g}: {score:.1f} robust z, above '
-                f'{spec.k:g}.'),
-            'metric': f'ROBUST_Z_{metric.upper()}', 'value': score,
-            'threshold': spec.k, 'schema_version': None,
-            'baseline_split': None, 'baseline_span': described})
-  return anomalies, measurements
+      found.add(
+          feature, f'ROBUST_Z_{metric.upper()}', score, spec.k,
+          score > spec.k, ANOMALY_TYPES[metric], spec.severity,
+          f'{metric} is {value:.6g}; over the last {len(series)} spans '
+          f'({described}) its median was {median:.6g} with a robust spread '
+          f'of {spread:.3g}: {score:.1f} robust z, above {spec.k:g}.')
+  return found.rows()

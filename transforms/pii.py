@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms import findings as findings_lib
 from transforms.statistics import PrivacySpec
 
 # RE2 patterns, matched against whole values (anchored) or within them.
@@ -173,7 +174,7 @@ class PIISpec:
 def findings(counts: Mapping[str, Mapping[str, int]], spec: PIISpec
              ) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
   """(anomaly rows, measurement rows) from the scan's counts."""
-  anomalies, measurements = [], []
+  found = findings_lib.Findings('pii')
   for feature in sorted(counts):
     scanned = counts[feature].get(SCANNED, 0)
     if not scanned:
@@ -181,26 +182,15 @@ def findings(counts: Mapping[str, Mapping[str, int]], spec: PIISpec
     allowed = feature in spec.allowed_features
     for pattern in PATTERNS:
       share = counts[feature].get(pattern, 0) / scanned
-      flagged = share >= spec.min_share and share > 0 and not allowed
-      measurements.append({
-          'slice': '', 'feature': feature, 'check': 'pii',
-          'metric': f'{pattern}_SHARE', 'value': share,
-          'threshold': spec.min_share, 'is_anomaly': flagged,
-          'baseline_split': None, 'baseline_span': None})
-      if flagged:
-        anomalies.append({
-            'slice': '', 'feature': feature, 'check': 'pii',
-            'anomaly_type': f'PII_{pattern}', 'severity': spec.severity,
-            'description': (
-                f'{share:.1%} of {scanned:,} sampled values of {feature} look '
-                f'like {pattern.lower().replace("_", " ")}s (at least '
-                f'{spec.min_share:.1%} flags a feature). Values are not shown;'
-                f' if the feature may carry them, add it to '
-                f'pii.allowed_features.'),
-            'metric': f'{pattern}_SHARE', 'value': share,
-            'threshold': spec.min_share, 'schema_version': None,
-            'baseline_split': None, 'baseline_span': None})
-  return anomalies, measurements
+      found.add(
+          feature, f'{pattern}_SHARE', share, spec.min_share,
+          share >= spec.min_share and share > 0 and not allowed,
+          f'PII_{pattern}', spec.severity,
+          f'{share:.1%} of {scanned:,} sampled values of {feature} look '
+          f'like {pattern.lower().replace("_", " ")}s (at least '
+          f'{spec.min_share:.1%} flags a feature). Values are not shown; if '
+          f'the feature may carry them, add it to pii.allowed_features.')
+  return found.rows()
 
 
 def protect(privacy: PrivacySpec, counts: Mapping[str, Mapping[str, int]],
