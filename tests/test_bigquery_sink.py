@@ -4,7 +4,10 @@ The jobs run as a user runs them, with `sink=bigquery sink.endpoint=...`; the
 rows are read back with a plain google-cloud-bigquery client.
 """
 
+import http.server
+import json
 import os
+import threading
 
 import numpy as np
 import pandas as pd
@@ -155,6 +158,55 @@ def test_unreachable_endpoint_is_one_line(tmp_path):
   lines = result.stderr.strip().splitlines()
   assert lines[-1].startswith("stats: error: sink.endpoint='http://127.0.0.1:9'"
                               ": cannot reach BigQuery"), result.stderr
+  assert 'Traceback' not in result.stderr
+  assert not os.path.exists(tmp_path / 's' / 'x')  # nothing ran
+
+
+@pytest.fixture
+def denying_endpoint():
+  """A loopback HTTP server that answers every BigQuery call as the real
+  service does for a service account without the needed role (HTTP 403).
+  The emulator grants everything, so it cannot show this."""
+  body = json.dumps({'error': {
+      'code': 403, 'status': 'PERMISSION_DENIED',
+      'message': 'Access Denied: Dataset dv-test:results: Permission '
+                 'bigquery.datasets.get denied',
+      'errors': [{'reason': 'accessDenied', 'domain': 'global',
+                  'message': 'Access Denied'}]}}).encode()
+
+  class Deny(http.server.BaseHTTPRequestHandler):
+    def _deny(self):
+      self.send_response(403)
+      self.send_header('Content-Type', 'application/json')
+      self.send_header('Content-Length', str(len(body)))
+      self.end_headers()
+      self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _deny
+
+    def log_message(self, *args):
+      pass
+
+  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Deny)
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  yield f'http://127.0.0.1:{server.server_address[1]}'
+  server.shutdown()
+
+
+def test_missing_permission_is_one_line_naming_the_roles(tmp_path,
+                                                         denying_endpoint):
+  path = tmp_path / 'x.csv'
+  _frame(50, 0).to_csv(path, index=False)
+  result = run_job('validate', 'dataset.name=x', f'dataset.path={path}',
+                   'span=1', f'store.root={tmp_path / "s"}', 'sink=bigquery',
+                   f'sink.project={PROJECT}', 'sink.dataset=results',
+                   f'sink.endpoint={denying_endpoint}')
+  assert result.returncode == EXIT_FAILED
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith(f"validate: error: sink.project='{PROJECT}' "
+                         "sink.dataset='results': permission denied"), last
+  assert 'roles/bigquery' in last
   assert 'Traceback' not in result.stderr
   assert not os.path.exists(tmp_path / 's' / 'x')  # nothing ran
 
