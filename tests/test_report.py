@@ -137,6 +137,10 @@ def test_report_renders_in_headless_chromium(demo, tmp_path):
         'Blocking: 4 anomalies')
     rows = 'document.querySelectorAll("#anomaly-table tbody tr")'
     assert page.js(f'{rows}.length') == 4
+    # what was checked is spelled out, the checks beyond TFDV included
+    checked = page.js('document.getElementById("checked").textContent')
+    for check in ('schema', 'drift', 'pii'):
+      assert f'{check}:' in checked, checked
     # charts are drawn: distance bars, distributions, history lines
     assert page.js('document.querySelectorAll("#drift svg.chart").length') > 5
     assert page.js('document.querySelectorAll("#history polyline").length') > 5

@@ -300,6 +300,10 @@ def _checked(inp: ReportInput) -> str:
                         'and its change since the baseline',
       'label_parity': 'the gap in the label between groups of the sensitive '
                       'features (demographic parity)',
+      'pii': 'sampled values of each string feature against e-mail, phone, '
+             'payment card, US SSN and IP address patterns (counts only)',
+      'feature_skew': 'training and serving examples joined by identifiers, '
+                      'value by value',
   }
   for check, text in explained.items():
     n = sum(1 for m in inp.measurements if m['check'] == check)
