@@ -23,7 +23,6 @@ from beam_jobs import _cli
 from transforms import artifacts
 from transforms import config
 from transforms import dataflow
-from transforms import pii
 from transforms import report
 from transforms import schemas
 from transforms import sinks
@@ -78,7 +77,7 @@ def _privacy(cfg: DictConfig, store: artifacts.SpanArtifacts):
   """The privacy rules of the run, with its PII-carrying features hashed."""
   path = FileSystems.join(store.dir, artifacts.PII_FILE)
   counts = artifacts.read_json(path) if FileSystems.exists(path) else {}
-  return pii.protect(config.privacy_spec(cfg), counts, config.pii_spec(cfg))
+  return config.run_privacy(cfg, counts)
 
 
 def _compare(cfg: DictConfig, key: Dict[str, str], root: str

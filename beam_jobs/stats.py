@@ -18,7 +18,6 @@ from beam_jobs import summary
 from transforms import config
 from transforms import dataflow
 from transforms import in_pipeline
-from transforms import pii
 from transforms import sinks
 from transforms import span_stats
 from transforms import statistics
@@ -28,7 +27,7 @@ JOB = 'stats'
 
 def run(cfg: DictConfig) -> int:
   """Runs the job; returns the exit code. Raises UserError on bad input."""
-  privacy = config.privacy_spec(cfg)
+  config.privacy_spec(cfg)  # bad config fails before any work
   if dataflow.is_dry_run(cfg):  # builds the Dataflow job; opens no sink
     print(dataflow.dry_run_summary(JOB, span_stats.dry_run(cfg)))
     return _cli.EXIT_OK
@@ -36,19 +35,18 @@ def run(cfg: DictConfig) -> int:
   warehouse = sinks.open_sink(cfg)
   if finish_in_pipeline:
     return in_pipeline.launch(cfg, JOB, 'beam_jobs.stats')
-  return finish(cfg, span_stats.compute(cfg), warehouse, privacy)
+  return finish(cfg, span_stats.compute(cfg), warehouse)
 
 
 def finish_on_worker(cfg: DictConfig, span: span_stats.SpanStatistics) -> int:
   """``finish`` as the last step of the pipeline (runner.finish_in_pipeline)."""
-  return finish(cfg, span, sinks.open_sink(cfg), config.privacy_spec(cfg))
+  return finish(cfg, span, sinks.open_sink(cfg))
 
 
-def finish(cfg: DictConfig, span: span_stats.SpanStatistics, warehouse,
-           privacy) -> int:
+def finish(cfg: DictConfig, span: span_stats.SpanStatistics, warehouse) -> int:
   """Writes the span's rows and commits its artifacts; returns the exit code."""
   # Features that carry PII are written only as hashes.
-  privacy = pii.protect(privacy, span.pii_counts, config.pii_spec(cfg))
+  privacy = config.run_privacy(cfg, span.pii_counts)
   try:
     run_row = span.run_row(cfg, JOB)
     warehouse.write_run(run_row, {

@@ -48,6 +48,8 @@ class Validation:
   notes: List[str]
   # 'drift' / 'skew' -> ({'split', 'span'}, baseline statistics)
   baselines: Dict[str, tuple]
+  # The span's feature_stats rows, under the run's privacy rules.
+  feature_rows: List[dict]
 
 
 def environment(cfg: DictConfig, split: str) -> str:
@@ -83,7 +85,8 @@ def _baseline(root: str, key: Dict[str, str], split: str,
 
 
 def check(cfg: DictConfig, span: span_stats.SpanStatistics,
-          version: schemas.SchemaVersion, sink) -> Validation:
+          version: schemas.SchemaVersion, sink,
+          privacy: statistics.PrivacySpec) -> Validation:
   """Runs every check on the span's statistics (no data is re-read).
 
   Schema, drift and skew (TFDV, plus PSI/Wasserstein), metric history
@@ -93,8 +96,6 @@ def check(cfg: DictConfig, span: span_stats.SpanStatistics,
   schema = version.load()
   env = environment(cfg, key['split'])
   root = config.store_root(cfg)
-  privacy = pii.protect(config.privacy_spec(cfg), span.pii_counts,
-                        config.pii_spec(cfg))
   allow_raw = bool(config.get(cfg, 'privacy.raw_values_in_results'))
   notes: List[str] = []
   protos: Dict[str, bytes] = {}
@@ -146,8 +147,9 @@ def check(cfg: DictConfig, span: span_stats.SpanStatistics,
     measurements += own_measurements
     notes.append(f'{kind}: compared with {where["split"]} span '
                  f'{where["span"]}')
+  feature_rows = statistics.feature_rows(stats, privacy)
   found_rows, found_measurements = history.check(
-      statistics.feature_rows(stats, privacy),
+      feature_rows,
       sink.read_rows('feature_stats', key['dataset'], key['split']),
       key['span'], config.history_spec(cfg))
   rows += found_rows
@@ -169,7 +171,8 @@ def check(cfg: DictConfig, span: span_stats.SpanStatistics,
     if row.get('schema_version') is None:
       row['schema_version'] = version.version
     row['anomaly_id'] = validation.anomaly_id(key, row)
-  return Validation(rows, measurements, protos, notes, baselines)
+  return Validation(rows, measurements, protos, notes, baselines,
+                    feature_rows)
 
 
 def _slice_feature_names(cfg: DictConfig) -> List[str]:
@@ -220,18 +223,17 @@ def finish(cfg: DictConfig, span: span_stats.SpanStatistics, warehouse,
   """Checks the span's statistics, writes results; returns the exit code."""
   key = span.key
   # Features that carry PII are written only as hashes.
-  privacy = pii.protect(config.privacy_spec(cfg), span.pii_counts,
-                        config.pii_spec(cfg))
+  privacy = config.run_privacy(cfg, span.pii_counts)
   fail_on = config.fail_on(cfg)
   try:
-    result = check(cfg, span, version, warehouse)
+    result = check(cfg, span, version, warehouse, privacy)
     blocking = [r for r in result.anomalies if validation.severity_rank(
         r['severity']) >= validation.severity_rank(fail_on)]
     run_row = span.run_row(cfg, JOB, status='blocking' if blocking else 'ok',
                            num_anomalies=len(result.anomalies),
                            schema_version=version.version)
     warehouse.write_run(run_row, {
-        'feature_stats': statistics.feature_rows(span.stats, privacy),
+        'feature_stats': result.feature_rows,
         'anomalies': result.anomalies,
         'drift_skew': result.measurements,
     })

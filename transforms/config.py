@@ -136,24 +136,22 @@ def dataset_spec(cfg: DictConfig) -> sources.DatasetSpec:
 
 def _bigquery_spec(cfg: DictConfig) -> sources.DatasetSpec:
   from transforms import bigquery_source  # pylint: disable=g-import-not-at-top
+  table = get(cfg, 'dataset.table', required=False)
+  columns = _string_list(cfg, 'dataset.columns')
   query = bigquery_source.build_query(
-      table=get(cfg, 'dataset.table', required=False),
-      query=get(cfg, 'dataset.query', required=False),
+      table=table, query=get(cfg, 'dataset.query', required=False),
       partition_column=get(cfg, 'dataset.partition_column', required=False),
-      columns=_string_list(cfg, 'dataset.columns'),
-      span=str(get(cfg, 'span')))
+      columns=columns, span=str(get(cfg, 'span')))
   method = str(get(cfg, 'dataset.bigquery_method'))
   if method not in bigquery_source.METHODS:
     raise UserError(f'dataset.bigquery_method={method!r}: expected one of '
                     f'{", ".join(bigquery_source.METHODS)}')
-  table = get(cfg, 'dataset.table', required=False)
   return sources.DatasetSpec(
       name=get(cfg, 'dataset.name'),
       path=f'bigquery:{table}' if table else 'bigquery:dataset.query',
       format='bigquery',
       batch_size=_positive_int(cfg, 'stats.batch_size'),
-      columns=tuple(_string_list(cfg, 'dataset.columns')),
-      query=query, bigquery_method=method)
+      columns=tuple(columns), query=query, bigquery_method=method)
 
 
 def slices(cfg: DictConfig) -> List[Any]:
@@ -269,6 +267,13 @@ def privacy_spec(cfg: DictConfig) -> PrivacySpec:
       min_value_count=min_count,
       hashed_features=tuple(_string_list(cfg, 'privacy.hashed_features')),
       salt=str(get(cfg, 'privacy.salt', required=False) or ''))
+
+
+def run_privacy(cfg: DictConfig, pii_counts) -> PrivacySpec:
+  """The privacy rules of a run: ``privacy.*``, with the features its PII
+  scan found carrying personal data (and ``pii.allowed_features``) hashed."""
+  from transforms import pii  # pylint: disable=g-import-not-at-top
+  return pii.protect(privacy_spec(cfg), pii_counts, pii_spec(cfg))
 
 
 def sink_path(cfg: DictConfig) -> str:
