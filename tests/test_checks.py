@@ -7,16 +7,8 @@ import pytest
 
 from beam_jobs._cli import EXIT_BLOCKING, EXIT_OK
 from conftest import warehouse_rows
-from test_validate_job import Project, frame
-
-
-@pytest.fixture
-def project(tmp_path):
-  p = Project(tmp_path)
-  p.write(frame(seed=0), 'train', '2024-01-01')
-  assert p.stats('train', '2024-01-01') == EXIT_OK
-  assert p.infer() == EXIT_OK
-  return p
+# project: stats of a training span and schema v1, as in the validate tests.
+from test_validate_job import frame, project  # noqa: F401  pylint: disable=unused-import
 
 
 def _rows(project, table, span, check):
