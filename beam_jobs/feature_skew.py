@@ -141,8 +141,7 @@ def run(cfg: DictConfig) -> int:
                                                 where)
     for row in anomalies:
       row['anomaly_id'] = validation.anomaly_id(key, row)
-    blocking = [a for a in anomalies if validation.severity_rank(
-        a['severity']) >= validation.severity_rank(fail_on)]
+    blocking = validation.blocking(anomalies, fail_on)
     run_row = {
         'run_id': run_id, 'run_ts': run_ts, 'job': JOB, **key,
         'status': 'blocking' if blocking else 'ok',

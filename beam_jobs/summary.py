@@ -3,6 +3,7 @@
 import collections
 
 from transforms import statistics
+from transforms import validation
 from transforms.span_stats import SpanStatistics
 
 
@@ -63,10 +64,7 @@ def validate_summary(span: SpanStatistics, warehouse_path: str,
         sorted(counts.items())))
   else:
     lines.append('  anomalies:  none')
-  order = {'ERROR': 0, 'WARNING': 1, 'INFO': 2}
-  top = sorted(anomalies, key=lambda a: (order.get(a['severity'], 3),
-                                         a['slice'] != '', a['check'],
-                                         a['feature']))[:10]
+  top = validation.worst_first(anomalies)[:10]
   for a in top:
     where = a['feature'] or '(dataset)'
     if a['slice']:

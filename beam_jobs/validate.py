@@ -227,8 +227,7 @@ def finish(cfg: DictConfig, span: span_stats.SpanStatistics, warehouse,
   fail_on = config.fail_on(cfg)
   try:
     result = check(cfg, span, version, warehouse, privacy)
-    blocking = [r for r in result.anomalies if validation.severity_rank(
-        r['severity']) >= validation.severity_rank(fail_on)]
+    blocking = validation.blocking(result.anomalies, fail_on)
     run_row = span.run_row(cfg, JOB, status='blocking' if blocking else 'ok',
                            num_anomalies=len(result.anomalies),
                            schema_version=version.version)

@@ -22,6 +22,7 @@ from typing import Any, Dict, List
 from omegaconf import DictConfig
 
 from transforms import config
+from transforms import validation
 from transforms.errors import UserError
 
 _log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ _TOPIC = re.compile(r'^projects/[a-z][-a-z0-9:.]*[a-z0-9]/topics/[A-Za-z]'
 _FIELDS = ('feature', 'slice', 'check', 'anomaly_type', 'severity', 'metric',
            'value', 'threshold', 'baseline_split', 'baseline_span',
            'anomaly_id')
-_ORDER = {'ERROR': 0, 'WARNING': 1, 'INFO': 2}
 
 
 def check(cfg: DictConfig) -> None:
@@ -57,9 +57,7 @@ def payload(span, schema_version: int, anomalies: List[Dict[str, Any]],
   """The run's summary for an alert: counts and top anomalies, no values."""
   counts = collections.Counter(
       f'{a["check"]}/{a["severity"]}' for a in anomalies)
-  top = sorted(anomalies, key=lambda a: (_ORDER.get(a['severity'], 3),
-                                         a['slice'] != '', a['check'],
-                                         a['feature']))[:max_anomalies]
+  top = validation.worst_first(anomalies)[:max_anomalies]
   key = span.key
   return {
       'kind': 'data_validation',

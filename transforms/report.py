@@ -29,8 +29,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from transforms import statistics
+from transforms import validation
 
-_SEVERITY_ORDER = {'ERROR': 0, 'WARNING': 1, 'INFO': 2}
 _BLUE, _ORANGE, _RED, _GREY = '#2563eb', '#f59e0b', '#dc2626', '#9ca3af'
 
 
@@ -241,9 +241,7 @@ def _protos_by_name(stats) -> Dict[Tuple[str, str], Any]:
 
 
 def _verdict(inp: ReportInput) -> Tuple[str, str, int]:
-  rank = _SEVERITY_ORDER.get(inp.fail_on, 0)
-  blocking = [a for a in inp.anomalies
-              if _SEVERITY_ORDER.get(a['severity'], 3) <= rank]
+  blocking = validation.blocking(inp.anomalies, inp.fail_on)
   if blocking:
     return 'blocking', (f'Blocking: {len(blocking)} anomal'
                         f'{"y" if len(blocking) == 1 else "ies"} at or above '
@@ -331,9 +329,7 @@ def _counts(inp: ReportInput) -> str:
 
 
 def _anomalies(inp: ReportInput) -> str:
-  rows = sorted(inp.anomalies, key=lambda a: (
-      _SEVERITY_ORDER.get(a['severity'], 3), a['slice'] != '', a['check'],
-      a['feature']))
+  rows = validation.worst_first(inp.anomalies)
   if not rows:
     return ('<section id="anomalies"><h2>Anomalies</h2><p class="empty">'
             'No anomalies: the span matched the schema and stayed within '

@@ -61,6 +61,20 @@ def severity_rank(severity: str) -> int:
   return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
+def blocking(anomalies: Iterable[Mapping[str, Any]], fail_on: str) -> List:
+  """The anomaly rows at or above ``fail_on``: they make exit code 3."""
+  return [a for a in anomalies
+          if severity_rank(a['severity']) >= severity_rank(fail_on)]
+
+
+def worst_first(anomalies: Iterable[Mapping[str, Any]]) -> List:
+  """Anomaly rows most severe first; the whole span before its slices,
+  then by check and feature (summaries, alerts, the report)."""
+  return sorted(anomalies, key=lambda a: (
+      -severity_rank(a['severity']), a['slice'] != '', a['check'],
+      a['feature']))
+
+
 def is_identifier_like(feature: statistics_pb2.FeatureNameStatistics,
                        max_unique_ratio: float) -> bool:
   """Ids, keys, timestamps and free text: their values rarely repeat."""
