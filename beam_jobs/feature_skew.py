@@ -83,6 +83,8 @@ def _read_side(p, cfg: DictConfig, label: str, identifiers):
                     'files only (csv, parquet, jsonl, tfrecord); export the '
                     'span, or use the validate job for skew statistics')
   files = sources.match_files(spec.path)
+  # CSV: the delimiter and quote, when not set, from the first file.
+  spec = sources.resolve_csv_dialect(spec, files[0])
   schema = sources.infer_schema(spec, files[0])
   missing = [i for i in identifiers if i not in schema.names]
   if missing:

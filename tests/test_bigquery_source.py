@@ -73,11 +73,17 @@ def test_rows_become_canonical_batches():
   assert types['n'] == pa.large_list(pa.int64())
   assert types['ok'] == pa.large_list(pa.int64())
   assert types['x'] == types['price'] == pa.large_list(pa.float64())
-  assert types['ts'] == types['day'] == pa.large_list(pa.large_binary())
+  # Time is time: microseconds and days since 1970 (transforms/arrow_types).
+  assert types['ts'] == types['day'] == pa.large_list(pa.int64())
   assert batch.column(batch.schema.get_field_index('tags')).to_pylist() == [
       [b'a', b'b'], []]
+  assert batch.column(batch.schema.get_field_index('ts')).to_pylist() == [
+      [1717243200_000000], None]
   assert batch.column(batch.schema.get_field_index('day')).to_pylist() == [
-      [b'2024-06-01'], None]
+      [19875], None]
+  # A RECORD is a struct: TFDV's nested feature meta.k.
+  assert batch.column(batch.schema.get_field_index('meta')).to_pylist() == [
+      [{'k': [1]}], None]
 
 
 def test_rows_to_statistics_on_direct_runner(tmp_path):

@@ -6,8 +6,10 @@
 Rows arrive from Beam's ``ReadFromBigQuery`` as dicts typed by the table's
 schema; they are grouped into RecordBatches of ``stats.batch_size`` rows and
 turned into the canonical columns TFDV reads, like the file sources:
-INT64/BOOL -> int, FLOAT64/NUMERIC -> float, STRING and everything else
-(dates, timestamps, JSON, structs) -> text, REPEATED -> lists.
+INT64/BOOL -> int, FLOAT64/NUMERIC -> float, TIMESTAMP/DATETIME -> timestamp,
+DATE -> date, TIME -> time of day, RECORD -> struct (nested features
+``rec.field``), REPEATED -> lists, STRING and everything else -> text (the
+table in transforms/arrow_types.py).
 """
 
 import datetime as dt
@@ -20,6 +22,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 import pyarrow as pa
 
+from transforms import arrow_types
 from transforms.errors import UserError
 
 _TABLE = re.compile(r'^[A-Za-z0-9_.:-]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_$-]+$')
@@ -74,12 +77,12 @@ def _plain(value: Any) -> Any:
     return value
   if isinstance(value, decimal.Decimal):
     return float(value)
-  if isinstance(value, (dt.datetime, dt.date, dt.time)):
-    return value.isoformat()
+  if isinstance(value, (dt.datetime, dt.date, dt.time, dt.timedelta)):
+    return value  # typed by Arrow: timestamp, date, time, duration
   if isinstance(value, (list, tuple)):
     return [_plain(v) for v in value]
   if isinstance(value, dict):
-    return json.dumps(value, sort_keys=True, default=str)
+    return {k: _plain(v) for k, v in value.items()}  # RECORD: a struct
   return str(value)
 
 
@@ -102,10 +105,9 @@ def rows_to_batch(rows: Sequence[Dict[str, Any]]) -> Optional[pa.RecordBatch]:
     if all(v is None for v in values):
       continue
     array = pa.array(values)
-    if pa.types.is_integer(array.type):
-      array = array.cast(pa.int64())
-    elif pa.types.is_floating(array.type):
-      array = array.cast(pa.float64())
+    # The span-wide read type (transforms/arrow_types.py): every batch of a
+    # column agrees, whatever its values.
+    array = arrow_types.cast_column(array, arrow_types.read_type(array.type))
     columns.append(array)
     fields.append(name)
   table = pa.Table.from_arrays(columns, names=fields)

@@ -4,8 +4,9 @@ Every check raises ``UserError`` with the offending key in the message, so a
 typo on the command line ends the job with one line, before any work starts.
 """
 
+import codecs
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from apache_beam.options.pipeline_options import PipelineOptions
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -106,10 +107,7 @@ def dataset_spec(cfg: DictConfig) -> sources.DatasetSpec:
     raise UserError(f'dataset.format={fmt!r}: expected one of '
                     f'{", ".join(sources.FORMATS)}')
   csv = get(cfg, 'dataset.csv', required=False) or {}
-  delimiter = csv.get('delimiter', ',')
-  if not isinstance(delimiter, str) or len(delimiter) != 1:
-    raise UserError(f'dataset.csv.delimiter={delimiter!r}: expected one '
-                    f'character')
+  delimiter, quote_char, encoding = _csv_dialect(csv)
   column_types = get(cfg, 'dataset.column_types', required=False) or {}
   if not isinstance(column_types, dict):
     raise UserError('dataset.column_types: expected a mapping column -> type')
@@ -125,13 +123,47 @@ def dataset_spec(cfg: DictConfig) -> sources.DatasetSpec:
       format=fmt,
       batch_size=_positive_int(cfg, 'stats.batch_size'),
       delimiter=delimiter,
+      encoding=encoding,
       header=bool(csv.get('header', True)),
       column_names=tuple(_string_list(cfg, 'dataset.csv.column_names')),
-      quote_char=csv.get('quote_char') or '',
+      quote_char=quote_char,
       null_values=tuple(str(v) for v in csv.get('null_values', ()) or ()),
       column_types=tuple(sorted(column_types.items())),
       columns=tuple(_string_list(cfg, 'dataset.columns')),
   )
+
+
+def _csv_dialect(csv: Dict[str, Any]
+                 ) -> Tuple[Optional[str], Optional[str], str]:
+  """dataset.csv.delimiter, quote_char and encoding, checked.
+
+  A null delimiter or quote_char is detected from the first file of the span
+  (sources.resolve_csv_dialect); quote_char '' reads without quoting.
+  """
+  delimiter = csv.get('delimiter')
+  if isinstance(delimiter, str) and delimiter.lower() in ('\\t', 'tab'):
+    delimiter = '\t'  # '\t' on the command line reaches config as 2 chars
+  if delimiter is not None and (not isinstance(delimiter, str) or
+                                len(delimiter) != 1 or delimiter in '\r\n"'):
+    raise UserError(f'dataset.csv.delimiter={delimiter!r}: expected one '
+                    f"character (e.g. ';', '\\t' for a tab), or null to detect "
+                    f'it')
+  quote_char = csv.get('quote_char')
+  if quote_char is not None and (not isinstance(quote_char, str) or
+                                 len(quote_char) > 1 or
+                                 (quote_char and quote_char == delimiter)):
+    raise UserError(f'dataset.csv.quote_char={quote_char!r}: expected one '
+                    f"character other than the delimiter, '' for no quoting, "
+                    f'or null to detect it')
+  encoding = csv.get('encoding') or 'utf-8'
+  try:
+    if not isinstance(encoding, str) or not getattr(
+        codecs.lookup(encoding), '_is_text_encoding', True):
+      raise LookupError(encoding)
+  except LookupError:
+    raise UserError(f'dataset.csv.encoding={encoding!r}: unknown text '
+                    f'encoding (e.g. utf-8, latin-1, cp1252, utf-16)') from None
+  return delimiter, quote_char, encoding
 
 
 def _bigquery_spec(cfg: DictConfig) -> sources.DatasetSpec:
@@ -257,6 +289,56 @@ def stats_settings(cfg: DictConfig) -> Dict[str, Any]:
   }
 
 
+def max_categorical_values(cfg: DictConfig) -> int:
+  """stats.max_categorical_values: integers with at most this many distinct
+  values get exact value counts and are compared on their value shares."""
+  if get(cfg, 'stats.max_categorical_values', required=False) is None:
+    return 50
+  return _positive_int(cfg, 'stats.max_categorical_values')
+
+
+def event_time_column(cfg: DictConfig, kinds: Dict[tuple, str]
+                      ) -> Optional[str]:
+  """The event-time feature: ``dataset.event_time`` or, when ``auto``, the
+  only timestamp column of the data (None when there is none or several).
+
+  ``kinds`` ({feature: kind}, from the first file) may be empty when the
+  input is not read (a dry run, BigQuery): then only a named column counts.
+  """
+  from transforms import arrow_types  # pylint: disable=g-import-not-at-top
+  value = get(cfg, 'dataset.event_time', required=False)
+  if value is None or value is False or value == 'none':
+    return None
+  value = str(value)
+  columns = {path[0]: k for path, k in kinds.items() if len(path) == 1}
+  if value == 'auto':
+    stamps = [name for name, k in columns.items()
+              if k == arrow_types.TIMESTAMP]
+    return stamps[0] if len(stamps) == 1 else None
+  if columns:
+    if value not in columns:
+      raise UserError(f'dataset.event_time={value!r}: no such column (columns:'
+                      f' {", ".join(list(columns)[:20])})')
+    if columns[value] not in arrow_types.TIME_KINDS:
+      raise UserError(f'dataset.event_time={value!r}: the column holds '
+                      f'{columns[value]} values, not timestamps or dates (set '
+                      f'dataset.column_types or pick another column)')
+  return value
+
+
+def event_time_settings(cfg: DictConfig) -> Dict[str, Any]:
+  """The ``event_time`` group: freshness and window checks, checked."""
+  return {
+      'max_age_hours': _number(cfg, 'event_time.max_age_hours'),
+      'max_outside_window_share': _number(
+          cfg, 'event_time.max_outside_window_share', 0, 1),
+      'max_future_share': _number(cfg, 'event_time.max_future_share', 0, 1),
+      'future_tolerance_minutes': _number(
+          cfg, 'event_time.future_tolerance_minutes'),
+      'severity': _severity(cfg, 'event_time.severity'),
+  }
+
+
 def privacy_spec(cfg: DictConfig) -> PrivacySpec:
   min_count = get(cfg, 'privacy.min_value_count')
   if isinstance(min_count, bool) or not isinstance(min_count, int) or (
@@ -361,10 +443,16 @@ def comparison_spec(cfg: DictConfig, kind: str):
       min_slice < 0):
     raise UserError(f'{kind}.min_slice_examples={min_slice!r}: expected a '
                     f'whole number >= 0')
+  alpha = get(cfg, f'{kind}.noise_alpha', required=False)
+  if alpha is not None and (isinstance(alpha, bool) or not isinstance(
+      alpha, (int, float)) or not 0 < alpha < 1):
+    raise UserError(f'{kind}.noise_alpha={alpha!r}: expected a number in '
+                    f'(0, 1), or null for thresholds alone')
   return validation.ComparisonSpec(
       **out, features=features,
       exclude=tuple(_string_list(cfg, f'{kind}.exclude')),
-      max_unique_ratio=float(ratio), min_slice_examples=min_slice)
+      max_unique_ratio=float(ratio), min_slice_examples=min_slice,
+      noise_alpha=float(alpha) if alpha is not None else None)
 
 
 def fail_on(cfg: DictConfig) -> str:

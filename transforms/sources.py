@@ -12,9 +12,12 @@ generators; and, under the ``malformed`` tag, one JSON string per row that
 could not be read (``{"file", "line", "reason", "row"}``).
 """
 
+import codecs
 import csv
 import dataclasses
 import json
+import logging
+import re
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
@@ -26,12 +29,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from tfx_bsl.arrow import table_util
 # TFDV registers a coder for pa.RecordBatch on import; ours (below) must come
 # after it to take its place.
 from tensorflow_data_validation import types as _tfdv_types  # pylint: disable=unused-import
 
+from transforms import arrow_types
+from transforms import csv_dialect
 from transforms.errors import UserError
+
+_log = logging.getLogger(__name__)
 
 FORMATS = ('csv', 'parquet', 'jsonl', 'tfrecord', 'bigquery')
 MALFORMED_TAG = 'malformed'
@@ -56,7 +62,11 @@ class DatasetSpec:
   path: str
   format: str
   batch_size: int = 100_000
-  delimiter: str = ','
+  # CSV. delimiter / quote_char None: detected from the first file of the
+  # span (resolve_csv_dialect); read as ',' / '"' where nothing was detected.
+  delimiter: Optional[str] = None
+  # Any Python codec name; UTF-8 (with or without a BOM) is read natively.
+  encoding: str = 'utf-8'
   header: bool = True
   column_names: Tuple[str, ...] = ()
   quote_char: str = '"'
@@ -112,21 +122,8 @@ def _first_line(e: BaseException) -> str:
 
 
 def _normalize_type(t: pa.DataType) -> pa.DataType:
-  """Maps an inferred Arrow type onto the few types the sources produce."""
-  if pa.types.is_boolean(t):
-    return pa.bool_()
-  if pa.types.is_integer(t):
-    return pa.int64()
-  if pa.types.is_floating(t) or pa.types.is_decimal(t):
-    return pa.float64()
-  if pa.types.is_dictionary(t):
-    return _normalize_type(t.value_type)
-  if pa.types.is_list(t) or pa.types.is_large_list(t):
-    inner = _normalize_type(t.value_type)
-    return pa.large_list(inner)
-  if pa.types.is_null(t):
-    return pa.string()
-  return pa.string()  # strings, binary, dates, timestamps, structs as text
+  """The type a column is read as for the whole span (transforms/arrow_types)."""
+  return arrow_types.read_type(t)
 
 
 def _apply_overrides(schema: pa.Schema, spec: DatasetSpec) -> pa.Schema:
@@ -186,25 +183,163 @@ def infer_schema(spec: DatasetSpec, first_path: str) -> pa.Schema:
   return _apply_overrides(schema, spec)
 
 
-def _infer_csv_schema(spec: DatasetSpec, path: str) -> pa.Schema:
+def resolve_csv_dialect(spec: DatasetSpec, first_path: str) -> DatasetSpec:
+  """The spec with the CSV delimiter and quote character the span is read with.
+
+  Those not set (None) are detected from the first ``SAMPLE_BYTES`` of the
+  span's first file (csv_dialect.detect), once, where the column types are
+  inferred; every worker then reads with the spec returned. The sample is
+  decoded with ``dataset.csv.encoding`` either way, so a file in another
+  encoding ends the run here with one line. Other formats: ``spec`` as is.
+  """
+  if spec.format != 'csv':
+    return spec
+  try:
+    raw, complete = _csv_sample(first_path)
+  except Exception as e:  # Beam and Arrow raise several types.
+    raise UserError(f'{first_path}: cannot read as csv '
+                    f'({_first_line(e)})') from e
+  if raw.startswith(codecs.BOM_UTF8) and not csv_dialect.is_utf8(
+      spec.encoding):
+    raise UserError(f'{first_path}: starts with a UTF-8 byte order mark but '
+                    f'dataset.csv.encoding={spec.encoding!r}: set '
+                    f'dataset.csv.encoding=utf-8')
+  try:
+    text = csv_dialect.decode_sample(raw, spec.encoding, complete)
+  except UnicodeDecodeError as e:
+    line = raw[:e.start].count(b'\n') + 1
+    raise _encoding_error(
+        spec, first_path, f'byte 0x{raw[e.start]:02x} on line {line}',
+        _encoding_suggestion(raw, spec.encoding)) from e
+  if spec.delimiter is not None and spec.quote_char is not None:
+    return spec
+  found = csv_dialect.detect(
+      text, delimiter=spec.delimiter, quote_char=spec.quote_char,
+      header=spec.header and not spec.column_names,
+      expected_columns=len(spec.column_names) or None)
+  if spec.delimiter is None:
+    if found.columns > 1:
+      _log.info('dataset.csv.delimiter not set: detected %s in %s (%d '
+                'columns, quote %s)', csv_dialect.shown(found.delimiter),
+                first_path, found.columns, csv_dialect.shown(
+                    found.quote_char) if found.quote_char else 'none')
+    else:
+      _log.info('dataset.csv.delimiter not set: no delimiter found in %s, '
+                'read as one column', first_path)
+  return dataclasses.replace(spec, delimiter=found.delimiter,
+                             quote_char=found.quote_char)
+
+
+def _csv_sample(path: str) -> Tuple[bytes, bool]:
+  """The first bytes of a file, decompressed, and whether that is all of it."""
+  limit = csv_dialect.SAMPLE_BYTES
+  chunks, size = [], 0
   with _open_arrow_stream(path) as f:
-    reader = _open_csv_or_none(
-        f,
-        read_options=_csv_read_options(spec, block_size=1 << 20),
-        parse_options=pacsv.ParseOptions(
-            delimiter=spec.delimiter, quote_char=spec.quote_char or False,
-            invalid_row_handler=lambda row: 'skip'),
-        convert_options=pacsv.ConvertOptions(
-            null_values=list(spec.null_values), strings_can_be_null=True))
-    if reader is None:
-      return pa.schema([])
+    while size < limit:
+      chunk = f.read(limit - size)
+      if not chunk:
+        break
+      chunks.append(chunk)
+      size += len(chunk)
+  return b''.join(chunks), size < limit
+
+
+def _encoding_suggestion(raw: bytes, encoding: str) -> str:
+  """An encoding the sample decodes in, to name in the error."""
+  if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    return 'utf-16'
+  current = csv_dialect.canonical_encoding(encoding)
+  for name in ('utf-8', 'cp1252', 'latin-1'):
+    if csv_dialect.canonical_encoding(name) == current:
+      continue
     try:
-      first = reader.read_next_batch()
-    except StopIteration:
-      first = None
+      csv_dialect.decode_sample(raw, name, complete=False)
+      return name
+    except UnicodeDecodeError:
+      continue
+  return 'latin-1'
+
+
+def _encoding_error(spec: DatasetSpec, path: str, where: str,
+                    suggestion: str = 'latin-1') -> UserError:
+  return UserError(f'{path}: not valid {spec.encoding} text ({where}): set '
+                   f'dataset.csv.encoding to the encoding of the file (e.g. '
+                   f'dataset.csv.encoding={suggestion})')
+
+
+def _as_encoding_error(spec: DatasetSpec, path: str,
+                       e: BaseException) -> Optional[UserError]:
+  """The one-line error for text a CSV reader could not decode, or None."""
+  if isinstance(e, UnicodeDecodeError):
+    return _encoding_error(spec, path, f'byte 0x{e.object[e.start]:02x}')
+  if isinstance(e, pa.ArrowInvalid) and 'invalid UTF8' in str(e):
+    row = re.search(r'Row #(\d+)', str(e))
+    return _encoding_error(spec, path, f'row {row.group(1)}' if row else
+                           'a text value')
+  return None
+
+
+def _csv_parse_options(spec: DatasetSpec,
+                       invalid_row_handler) -> pacsv.ParseOptions:
+  quote = (csv_dialect.DEFAULT_QUOTE if spec.quote_char is None else
+           spec.quote_char)
+  return pacsv.ParseOptions(
+      delimiter=spec.delimiter or csv_dialect.DEFAULT_DELIMITER,
+      quote_char=quote or False, invalid_row_handler=invalid_row_handler)
+
+
+def _infer_csv_schema(spec: DatasetSpec, path: str) -> pa.Schema:
+  try:
+    with _open_arrow_stream(path) as f:
+      reader = _open_csv_or_none(
+          f,
+          read_options=_csv_read_options(spec, block_size=1 << 20),
+          parse_options=_csv_parse_options(spec, lambda row: 'skip'),
+          convert_options=pacsv.ConvertOptions(
+              null_values=list(spec.null_values), strings_can_be_null=True))
+      if reader is None:
+        return pa.schema([])
+      try:
+        first = reader.read_next_batch()
+      except StopIteration:
+        first = None
+  except (UnicodeDecodeError, pa.ArrowInvalid) as e:
+    error = _as_encoding_error(spec, path, e)
+    if error is None:
+      raise
+    raise error from e
   if first is None:
+    _check_one_column(spec, path, reader.schema.names, [])
     return reader.schema
-  return pa.Table.from_batches([first]).slice(0, _INFERENCE_ROWS).schema
+  table = pa.Table.from_batches([first]).slice(0, _INFERENCE_ROWS)
+  if table.num_columns == 1:
+    _check_one_column(spec, path, table.column_names,
+                      table.column(0).slice(0, 1000).to_pylist())
+  return table.schema
+
+
+def _check_one_column(spec: DatasetSpec, path: str, names: List[str],
+                      values: list) -> None:
+  """UserError when one column was read whose text holds another delimiter."""
+  if len(names) != 1:
+    return
+  used = spec.delimiter or csv_dialect.DEFAULT_DELIMITER
+  header = spec.header and not spec.column_names
+  found = csv_dialect.misread_delimiter(names[0], values, used, header=header)
+  if found is None:
+    return
+  name = names[0] if len(names[0]) <= 60 else names[0][:57] + '...'
+  where = (f'dataset.path {path!r}' if spec.path == path else
+           f'dataset.path {spec.path!r}: {path}')
+  holders = ('header and values' if header and any(
+      v is not None and found in str(v) for v in values) else
+             'header' if header else 'values')
+  shown = csv_dialect.shown(found)
+  verb = 'contains' if holders == 'header' else 'contain'
+  raise UserError(f'{where} read with delimiter '
+                  f'{csv_dialect.shown(used)} as one column {name!r} whose '
+                  f'{holders} {verb} {shown}: set '
+                  f'"dataset.csv.delimiter={shown}"')
 
 
 def _infer_jsonl_schema(path: str) -> pa.Schema:
@@ -218,9 +353,65 @@ def _infer_jsonl_schema(path: str) -> pa.Schema:
       continue
     if isinstance(value, dict):
       rows.append(value)
-  if not rows:
-    return pa.schema([])
-  return pa.Table.from_pylist(rows).schema
+  names = list(dict.fromkeys(k for r in rows for k in r))
+  return pa.schema([pa.field(n, json_type([r.get(n) for r in rows]))
+                    for n in names])
+
+
+_ISO_TIMESTAMP = re.compile(
+    r'^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?'
+    r'(Z|[+-]\d{2}(:?\d{2})?)?$')
+_ISO_DATE = re.compile(r'^\d{4}-\d{2}-\d{2}$')
+
+
+def _json_kind(value) -> str:
+  if isinstance(value, bool):
+    return 'bool'
+  if isinstance(value, int):
+    return 'int'
+  if isinstance(value, float):
+    return 'float'
+  if isinstance(value, str):
+    return 'str'
+  if isinstance(value, dict):
+    return 'dict'
+  if isinstance(value, list):
+    return 'list'
+  return 'other'
+
+
+def json_type(values: Sequence) -> pa.DataType:
+  """The type of a JSON field from sample values, by one fixed rule.
+
+  Only booleans: bool. Only integers: int. Integers and decimals: float.
+  Only strings: timestamp or date when every one is ISO-8601, else string.
+  Only objects: a record of every key seen. Only arrays: a list of the
+  items' type. Any other mix (``5`` in one row, ``"5 kg"`` in another):
+  string, where non-string values are read as their JSON text and counted.
+  """
+  present = [v for v in values if v is not None]
+  kinds = {_json_kind(v) for v in present}
+  if not kinds:
+    return pa.string()
+  if kinds == {'bool'}:
+    return pa.bool_()
+  if kinds == {'int'}:
+    return pa.int64()
+  if kinds <= {'int', 'float'}:
+    return pa.float64()
+  if kinds == {'str'}:
+    if all(_ISO_DATE.match(v) for v in present):
+      return pa.date32()
+    if all(_ISO_TIMESTAMP.match(v) for v in present):
+      return arrow_types.UTC_MICROS
+    return pa.string()
+  if kinds == {'dict'}:
+    names = list(dict.fromkeys(k for v in present for k in v))
+    return pa.struct([pa.field(n, json_type([v.get(n) for v in present]))
+                      for n in names])
+  if kinds == {'list'}:
+    return pa.large_list(json_type([x for v in present for x in v]))
+  return pa.string()
 
 
 def _csv_read_options(spec: DatasetSpec, block_size: int) -> pacsv.ReadOptions:
@@ -228,7 +419,11 @@ def _csv_read_options(spec: DatasetSpec, block_size: int) -> pacsv.ReadOptions:
       block_size=block_size,
       use_threads=False,
       column_names=list(spec.column_names) or None,
-      autogenerate_column_names=not spec.header and not spec.column_names)
+      autogenerate_column_names=not spec.header and not spec.column_names,
+      # 'utf8' is decoded by Arrow itself (which also skips a UTF-8 BOM);
+      # other encodings go through Python's codec.
+      encoding=('utf8' if csv_dialect.is_utf8(spec.encoding) else
+                spec.encoding))
 
 
 def _open_binary(path: str):
@@ -300,19 +495,21 @@ class _Conformer:
     if col.type == target:
       return col
     try:
-      return pc.cast(col, target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+      return arrow_types.cast_column(col, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
       pass
     # Rare path: find the values that do not convert, one by one.
-    values = col.to_pylist()
     out = []
-    for i, v in enumerate(values):
+    for i, v in enumerate(col.to_pylist()):
       if v is None:
         out.append(None)
         continue
       try:
-        out.append(pc.cast(pa.array([v]), target)[0].as_py())
-      except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        one = arrow_types.cast_column(
+            pa.array([v], type=col.type), target)[0].as_py()
+        out.append(one)
+      except (pa.ArrowInvalid, pa.ArrowNotImplementedError,
+              pa.ArrowTypeError, ValueError, TypeError):
         bad.setdefault(i, f'column {name!r}: value is not {_type_word(target)}')
         out.append(None)
     return pa.chunked_array([pa.array(out, type=target)])
@@ -320,8 +517,8 @@ class _Conformer:
 
 def _cast_lenient(col, target):
   try:
-    return pc.cast(col, target)
-  except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    return arrow_types.cast_column(col, target)
+  except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
     return pa.array([None if v is None else str(v) for v in col.to_pylist()],
                     type=target)
 
@@ -333,19 +530,22 @@ def _type_word(t: pa.DataType) -> str:
     return 'a number'
   if pa.types.is_boolean(t):
     return 'a boolean'
+  if pa.types.is_timestamp(t):
+    return 'a timestamp'
+  if pa.types.is_date(t):
+    return 'a date'
+  if pa.types.is_time(t):
+    return 'a time of day'
+  if pa.types.is_struct(t):
+    return 'a record'
+  if pa.types.is_large_list(t) or pa.types.is_list(t):
+    return 'a list'
   return str(t)
 
 
 def to_tfdv_batch(table: pa.Table) -> pa.RecordBatch:
-  """Turns a table of primitive columns into one canonical TFDV RecordBatch."""
-  batch = table.combine_chunks().to_batches()
-  if batch:
-    rb = batch[0]
-  else:
-    rb = pa.RecordBatch.from_arrays(
-        [pa.array([], type=f.type) for f in table.schema],
-        names=table.schema.names)
-  return table_util.CanonicalizeRecordBatch(rb)
+  """Turns a table of read-type columns into one canonical TFDV RecordBatch."""
+  return arrow_types.table_to_tfdv(table)
 
 
 class RecordBatchCoder(beam.coders.Coder):
@@ -484,24 +684,30 @@ class _ReadCsvFn(_ReadFileFn):
                   'row': row.text})
       return 'skip'
 
-    with _open_arrow_stream(path) as f:
-      reader = _open_csv_or_none(
-          f,
-          read_options=_csv_read_options(spec, block_size=_CSV_BLOCK_BYTES),
-          parse_options=pacsv.ParseOptions(
-              delimiter=spec.delimiter, quote_char=spec.quote_char or False,
-              invalid_row_handler=on_invalid),
-          convert_options=pacsv.ConvertOptions(
-              column_types=_all_strings_for(self._schema),
-              null_values=list(spec.null_values), strings_can_be_null=True,
-              include_columns=list(spec.columns) or None))
-      if reader is None:
-        return
-      for batch in reader:
-        yield pa.Table.from_batches([batch]), list(bad)
-        bad.clear()
-      if bad:
-        yield pa.table({}), list(bad)
+    try:
+      with _open_arrow_stream(path) as f:
+        reader = _open_csv_or_none(
+            f,
+            read_options=_csv_read_options(spec, block_size=_CSV_BLOCK_BYTES),
+            parse_options=_csv_parse_options(spec, on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types=_all_strings_for(self._schema),
+                null_values=list(spec.null_values), strings_can_be_null=True,
+                include_columns=list(spec.columns) or None))
+        if reader is None:
+          return
+        for batch in reader:
+          yield pa.Table.from_batches([batch]), list(bad)
+          bad.clear()
+        if bad:
+          yield pa.table({}), list(bad)
+    except (UnicodeDecodeError, pa.ArrowInvalid) as e:
+      # Text the configured encoding cannot decode fails the file as a whole
+      # (Arrow decodes blocks, not rows): one line naming the file and key.
+      error = _as_encoding_error(spec, path, e)
+      if error is None:
+        raise
+      raise error from e
 
 
 def _all_strings_for(schema: pa.Schema) -> Dict[str, pa.DataType]:
@@ -519,10 +725,20 @@ def _open_csv_or_none(f, **options) -> Optional[pacsv.CSVStreamingReader]:
 
 
 class _ReadJsonLinesFn(_ReadFileFn):
-  """Reads one JSON-lines file: one object per line; other lines are malformed."""
+  """Reads one JSON-lines file: one object per line; other lines are malformed.
+
+  Values are fitted to the span's column types (``json_type``): a number in
+  a text column becomes its JSON text (counted as ``values_as_text``), an
+  integer in a float column a float; a value that fits nowhere (text in a
+  number column, a list in a record) sets its row aside as malformed.
+  """
+
+  def __init__(self, spec: DatasetSpec, schema: pa.Schema):
+    super().__init__(spec, schema)
+    self._as_text = Metrics.counter(_METRICS_NAMESPACE, 'values_as_text')
 
   def read_blocks(self, path):
-    rows, bad = [], []
+    rows, numbers, bad = [], [], []
     for number, line in enumerate(_lines(path), start=1):
       if not line.strip():
         continue
@@ -536,24 +752,61 @@ class _ReadJsonLinesFn(_ReadFileFn):
                     'row': line.rstrip('\n')})
         continue
       rows.append(value)
+      numbers.append(number)
       if len(rows) >= self._spec.batch_size:
-        yield self._to_table(rows), bad
-        rows, bad = [], []
+        yield self._to_table(path, rows, numbers, bad)
+        rows, numbers, bad = [], [], []
     if rows or bad:
-      yield self._to_table(rows), bad
+      yield self._to_table(path, rows, numbers, bad)
 
-  def _to_table(self, rows: List[dict]) -> pa.Table:
-    names = list(dict.fromkeys(k for r in rows for k in r))
+  def _to_table(self, path, rows: List[dict], numbers: List[int],
+                bad: List[dict]) -> Tuple[pa.Table, List[dict]]:
+    types = {f.name: f.type for f in self._schema}
+    names = list(types) + [k for k in dict.fromkeys(
+        k for r in rows for k in r) if k not in types]
+    rejected: Dict[int, str] = {}
     columns = {}
     for name in names:
+      target = types.get(name, pa.string())
       values = [r.get(name) for r in rows]
-      try:
-        columns[name] = pa.array(values)
-      except (pa.ArrowInvalid, pa.ArrowTypeError):
-        columns[name] = pa.array(
-            [None if v is None else json.dumps(v) if not isinstance(v, str)
-             else v for v in values], type=pa.string())
-    return pa.table(columns) if columns else pa.table({})
+      if pa.types.is_string(target):
+        retyped = sum(1 for v in values
+                      if v is not None and not isinstance(v, str))
+        if retyped:
+          self._as_text.inc(retyped)
+      columns[name] = _json_column(name, values, target, rejected)
+    bad = list(bad)
+    for index in sorted(rejected):
+      bad.append({'file': path, 'line': numbers[index],
+                  'reason': rejected[index],
+                  'row': json.dumps(rows[index], default=str)})
+    table = pa.table(columns) if columns else pa.table({})
+    if rejected:
+      keep = pa.array([i not in rejected for i in range(len(rows))])
+      table = table.filter(keep)
+    return table, bad
+
+
+def _json_column(name: str, values: List, target: pa.DataType,
+                 rejected: Dict[int, str]) -> pa.Array:
+  """JSON values as an array of ``target``; rows that do not fit are noted."""
+  fitted = [arrow_types.fit(v, target) for v in values]
+  try:
+    return pa.array(fitted, type=target)
+  except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
+          TypeError, ValueError, OverflowError):
+    pass
+  out = []
+  for i, v in enumerate(fitted):
+    try:
+      out.append(None if v is None else
+                 pa.array([v], type=target)[0].as_py())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
+            TypeError, ValueError, OverflowError):
+      rejected.setdefault(i, f'field {name!r}: value is not '
+                             f'{_type_word(target)}')
+      out.append(None)
+  return pa.array(out, type=target)
 
 
 class _ListParquetRowGroupsFn(beam.DoFn):

@@ -22,9 +22,11 @@ import tensorflow_data_validation as tfdv
 from omegaconf import DictConfig
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from transforms import arrow_types
 from transforms import artifacts
 from transforms import config
 from transforms import dataflow
+from transforms import feature_meta
 from transforms import pii
 from transforms import sources
 from transforms import statistics
@@ -182,6 +184,8 @@ def plan_pass(cfg: DictConfig, read_input: bool = True) -> _Plan:
     files, schema, columns = [], None, list(spec.columns)
   elif read_input:
     files = sources.match_files(spec.path)
+    # CSV: the delimiter and quote, when not set, from the first file.
+    spec = sources.resolve_csv_dialect(spec, files[0])
     schema = sources.infer_schema(spec, files[0])
     columns = schema.names
   else:
@@ -195,7 +199,9 @@ def plan_pass(cfg: DictConfig, read_input: bool = True) -> _Plan:
               label, spec.path)
     label = None
   stats_options = statistics.stats_options(
-      **settings, label_feature=label, slices=config.slices(cfg), columns=columns)
+      **settings, label_feature=label, slices=config.slices(cfg),
+      columns=columns, generators=[feature_meta_generator(cfg, schema, key,
+                                                          run_ts)])
 
   run_id = new_run_id(run_ts)
   pii_spec = config.pii_spec(cfg)
@@ -205,6 +211,28 @@ def plan_pass(cfg: DictConfig, read_input: bool = True) -> _Plan:
                stats_options=stats_options,
                pii_values_per_batch=(pii_spec.max_values_per_batch
                                      if pii_spec.enabled else None))
+
+
+def feature_meta_generator(cfg: DictConfig, schema: Optional[pa.Schema],
+                           key: Dict[str, str], run_ts: dt.datetime
+                           ) -> feature_meta.FeatureMetaGenerator:
+  """The pass's own statistics: feature kinds, value counts, event time."""
+  kinds = arrow_types.feature_kinds(schema) if schema is not None else {}
+  column = config.event_time_column(cfg, kinds)
+  event = None
+  if column is not None:
+    settings = config.event_time_settings(cfg)
+    window = feature_meta.span_window(key['span'])
+    now_us = int(run_ts.timestamp() * 1_000_000)
+    event = feature_meta.EventTimeSpec(
+        feature=column, kind=kinds.get((column,), arrow_types.TIMESTAMP),
+        window_start_us=window[0] if window else None,
+        window_end_us=window[1] if window else None, now_us=now_us,
+        future_tolerance_us=int(settings['future_tolerance_minutes'] * 60e6))
+    _log.info('event time: %s (span window %s)', column,
+              'from the span name' if window else 'none: span is not a date')
+  return feature_meta.FeatureMetaGenerator(
+      kinds, config.max_categorical_values(cfg), event)
 
 
 def compute(cfg: DictConfig) -> SpanStatistics:
@@ -265,6 +293,10 @@ def dry_run(cfg: DictConfig):
         f'column types come from dataset.column_types here ({declared}); a '
         f'real launch reads the others from the first file of '
         f'{plan.spec.path}')
+  if plan.spec.format == 'csv' and plan.spec.delimiter is None:
+    notes.append("dataset.csv.delimiter is not set: this job reads with ','; "
+                 'a real launch detects the delimiter (and quote) from the '
+                 'first file of the span')
   if plan.spec.format == 'bigquery':
     notes.append(f'the workers would read BigQuery with '
                  f'{plan.spec.bigquery_method}: {plan.spec.query}')

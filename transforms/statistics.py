@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+import datetime as dt
 import hashlib
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
@@ -12,6 +13,8 @@ import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.utils import slicing_util
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from transforms import arrow_types
+from transforms import feature_meta
 from transforms.errors import UserError
 
 # TFDV's name for the slice that holds every example.
@@ -74,12 +77,18 @@ def stats_options(*, num_top_values: int, num_rank_histogram_buckets: int,
                   sample_rate: Optional[float] = None,
                   label_feature: Optional[str] = None,
                   slices: Sequence[SliceSpec] = (),
-                  columns: Sequence[str] = ()) -> tfdv.StatsOptions:
-  """Builds TFDV's StatsOptions from config values."""
+                  columns: Sequence[str] = (),
+                  generators: Sequence[Any] = ()) -> tfdv.StatsOptions:
+  """Builds TFDV's StatsOptions from config values.
+
+  ``generators`` are TFDV combiner generators run beside TFDV's own, for the
+  whole span and every slice (``feature_meta.FeatureMetaGenerator``).
+  """
   # Booleans arrive as 0/1 integers and get numeric statistics (the mean is
   # the share of true), as in TFDV's own dataframe helper.
   functions = slice_functions(slices, columns)
   return tfdv.StatsOptions(
+      generators=list(generators) or None,
       label_feature=label_feature or None,
       sample_rate=sample_rate,
       num_top_values=num_top_values,
@@ -184,6 +193,7 @@ def feature_rows(stats: statistics_pb2.DatasetFeatureStatisticsList,
       common = common_stats(feature)
       present = common.num_non_missing if common else 0
       missing = common.num_missing if common else 0
+      kind = feature_meta.kind_of(feature)  # None for older statistics
       row = {
           'slice': slice_name(dataset),
           'feature': name,
@@ -198,12 +208,18 @@ def feature_rows(stats: statistics_pb2.DatasetFeatureStatisticsList,
           'mean': None, 'std_dev': None, 'min': None, 'max': None,
           'median': None, 'num_zeros': None, 'quantiles': [],
           'unique': None, 'avg_length': None, 'top_values': [],
+          'kind': kind, 'earliest': None, 'latest': None,
       }
       if feature.HasField('num_stats') and present:
         num = feature.num_stats
+        # Time kinds keep the stored unit here (microseconds or days since
+        # 1970); earliest and latest say it as timestamps.
         row.update(mean=num.mean, std_dev=num.std_dev, min=num.min,
                    max=num.max, median=num.median, num_zeros=num.num_zeros,
                    quantiles=_quantiles(num))
+        if kind in arrow_types.TIME_KINDS:
+          row.update(earliest=_as_time(kind, num.min),
+                     latest=_as_time(kind, num.max))
       elif feature.HasField('string_stats'):
         s = feature.string_stats
         row.update(unique=s.unique, avg_length=s.avg_length,
@@ -214,6 +230,42 @@ def feature_rows(stats: statistics_pb2.DatasetFeatureStatisticsList,
                        if tv.frequency >= privacy.min_value_count])
       rows.append(row)
   return rows
+
+
+def _as_time(kind: str, value: float) -> Optional[dt.datetime]:
+  """A stored time value as an aware UTC datetime; None if out of range."""
+  try:
+    return feature_meta.as_time(kind, value)
+  except (OverflowError, ValueError):
+    return None
+
+
+def time_text(kind: Optional[str], when: Optional[dt.datetime]) -> str:
+  """An earliest/latest value for people: a date, or a UTC time to the second
+  (the caller says UTC once)."""
+  if when is None:
+    return '–'
+  if when.tzinfo is not None:
+    when = when.astimezone(dt.timezone.utc)
+  if kind == arrow_types.DATE:
+    return when.strftime('%Y-%m-%d')
+  return when.strftime('%Y-%m-%d %H:%M:%S')
+
+
+def time_ranges(dataset: statistics_pb2.DatasetFeatureStatistics
+                ) -> List[Dict[str, Any]]:
+  """{feature, kind, earliest, latest} of each time feature with values."""
+  out = []
+  for feature in dataset.features:
+    kind = feature_meta.kind_of(feature)
+    if kind not in arrow_types.TIME_KINDS or not feature.HasField('num_stats'):
+      continue
+    if not feature.num_stats.common_stats.num_non_missing:
+      continue
+    out.append({'feature': feature_path(feature), 'kind': kind,
+                'earliest': _as_time(kind, feature.num_stats.min),
+                'latest': _as_time(kind, feature.num_stats.max)})
+  return out
 
 
 def overall(stats: statistics_pb2.DatasetFeatureStatisticsList

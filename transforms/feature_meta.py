@@ -1,0 +1,305 @@
+"""What TFDV's statistics do not say about a feature, added in the same pass.
+
+``FeatureMetaGenerator`` is a TFDV combiner statistics generator, so TFDV runs
+it for the whole span and for every slice, and its output lands in the same
+``stats.pb`` as ``custom_stats`` of each feature:
+
+- ``dv/kind``: what the feature is (transforms/arrow_types.py): ``int``,
+  ``timestamp``, ``struct``, ...; read back by ``kind_of``.
+- ``domain_info``: for time features, TFDV's time domain
+  (``time_domain {integer_format: UNIX_MICROSECONDS}``), which
+  ``tfdv.infer_schema`` copies into the schema.
+- ``dv/value_counts``: exact value counts of integer and boolean features
+  with at most ``max_categorical_values`` distinct values (0/1 labels, codes,
+  months). TFDV computes value shares for strings only; these let drift and
+  skew compare such features on their shares instead of measuring 0.
+- ``dv/event_time/...``: on the event-time feature, how many rows fall
+  before or after the span's window and how many lie in the future.
+
+Everything downstream (schema inference, comparisons, the report) reads these
+stored statistics; no check re-reads the data.
+"""
+
+import dataclasses
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from tensorflow_data_validation.statistics.generators import stats_generator
+from tensorflow_metadata.proto.v0 import statistics_pb2
+from tfx_bsl.arrow import array_util
+from tfx_bsl.arrow import table_util
+
+from transforms import arrow_types
+
+KIND = 'dv/kind'
+VALUE_COUNTS = 'dv/value_counts'
+DOMAIN_INFO = 'domain_info'
+EVENT_ROWS = 'dv/event_time/rows'
+EVENT_BEFORE = 'dv/event_time/rows_before_window'
+EVENT_AFTER = 'dv/event_time/rows_after_window'
+EVENT_FUTURE = 'dv/event_time/rows_in_future'
+WINDOW_START = 'dv/event_time/window_start_us'
+WINDOW_END = 'dv/event_time/window_end_us'
+NOW = 'dv/event_time/now_us'
+
+
+Path = Tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class EventTimeSpec:
+  """The event-time feature and the window its span should cover."""
+  feature: str  # a top-level column
+  kind: str  # arrow_types.TIMESTAMP or DATE
+  # The span's window in microseconds since 1970 (UTC), when the span names
+  # a period (2024-06-01, 2024-06, 2024); else None.
+  window_start_us: Optional[int]
+  window_end_us: Optional[int]
+  # The run's start: rows later than this (plus tolerance) are in the future.
+  now_us: int
+  future_tolerance_us: int = 0
+
+  def to_micros(self, values: np.ndarray) -> np.ndarray:
+    if self.kind == arrow_types.DATE:
+      return values.astype(np.int64) * 86_400_000_000
+    return values.astype(np.int64)
+
+
+class _Acc:
+  __slots__ = ('counts', 'event', 'kinds')
+
+  def __init__(self):
+    # kinds of features the reader did not know in advance (tf.Example,
+    # BigQuery rows), from their values
+    self.kinds: Dict[Path, str] = {}
+    # feature path -> {value: count}, or None once over the limit
+    self.counts: Dict[Path, Optional[Dict[int, int]]] = {}
+    # rows with a time, before, after, in the future
+    self.event = np.zeros(4, dtype=np.int64)
+
+
+class FeatureMetaGenerator(stats_generator.CombinerStatsGenerator):
+  """Kinds, time domains, small-integer value counts and event-time counts."""
+
+  def __init__(self, kinds: Mapping[Path, str], max_categorical_values: int,
+               event_time: Optional[EventTimeSpec] = None,
+               name: str = 'FeatureMetaGenerator'):
+    super().__init__(name)
+    self._kinds = dict(kinds)
+    self._max = max_categorical_values
+    self._event = event_time
+    self._counted = {path for path, k in self._kinds.items()
+                     if k in (arrow_types.INT, arrow_types.BOOL)}
+
+  def create_accumulator(self) -> _Acc:
+    return _Acc()
+
+  def add_input(self, acc: _Acc, record_batch: pa.RecordBatch) -> _Acc:
+    for path, array in table_util.enumerate_arrays(
+        record_batch, enumerate_leaves_only=True):
+      name = tuple(path.steps())
+      if name not in self._kinds and name not in acc.kinds:
+        found = _kind_of_values(array)
+        if found is None:
+          continue
+        acc.kinds[name] = found
+      if name in self._counted or acc.kinds.get(name) in (arrow_types.INT,
+                                                          arrow_types.BOOL):
+        self._count(acc, name, array)
+      if self._event is not None and name == (self._event.feature,):
+        self._count_event_time(acc, array)
+    return acc
+
+  def _count(self, acc: _Acc, name: Path, array: pa.Array) -> None:
+    if name in acc.counts and acc.counts[name] is None:
+      return  # already more distinct values than the limit
+    flat, _ = array_util.flatten_nested(array)
+    if pa.types.is_null(flat.type) or len(flat) == flat.null_count:
+      acc.counts.setdefault(name, {})
+      return
+    counts = pc.value_counts(flat.drop_null())
+    current = acc.counts.setdefault(name, {})
+    for value, count in zip(counts.field('values').to_pylist(),
+                            counts.field('counts').to_pylist()):
+      current[value] = current.get(value, 0) + count
+    if len(current) > self._max:
+      acc.counts[name] = None
+
+  def _count_event_time(self, acc: _Acc, array: pa.Array) -> None:
+    flat, _ = array_util.flatten_nested(array)
+    if pa.types.is_null(flat.type):
+      return
+    values = self._event.to_micros(
+        flat.drop_null().to_numpy(zero_copy_only=False))
+    spec = self._event
+    acc.event[0] += len(values)
+    if spec.window_start_us is not None:
+      acc.event[1] += int(np.count_nonzero(values < spec.window_start_us))
+      acc.event[2] += int(np.count_nonzero(values >= spec.window_end_us))
+    acc.event[3] += int(np.count_nonzero(
+        values > spec.now_us + spec.future_tolerance_us))
+
+  def merge_accumulators(self, accs) -> _Acc:
+    out = _Acc()
+    for acc in accs:
+      out.event += acc.event
+      out.kinds.update(acc.kinds)
+      for name, counts in acc.counts.items():
+        if name in out.counts and out.counts[name] is None:
+          continue
+        if counts is None:
+          out.counts[name] = None
+          continue
+        merged = out.counts.setdefault(name, {})
+        for value, count in counts.items():
+          merged[value] = merged.get(value, 0) + count
+        if len(merged) > self._max:
+          out.counts[name] = None
+    return out
+
+  def extract_output(self, acc: _Acc
+                     ) -> statistics_pb2.DatasetFeatureStatistics:
+    out = statistics_pb2.DatasetFeatureStatistics()
+    kinds = dict(acc.kinds)
+    kinds.update(self._kinds)
+    for name, feature_kind in sorted(kinds.items()):
+      feature = out.features.add()
+      feature.path.step.extend(name)
+      _custom(feature, KIND).str = feature_kind
+      time_format = arrow_types.time_format(feature_kind)
+      if time_format:
+        _custom(feature, DOMAIN_INFO).str = (
+            f'time_domain {{integer_format: {time_format}}}')
+      counts = acc.counts.get(name)
+      if counts:
+        histogram = _custom(feature, VALUE_COUNTS).rank_histogram
+        for value, count in sorted(counts.items(), key=lambda kv: (-kv[1],
+                                                                    kv[0])):
+          bucket = histogram.buckets.add()
+          bucket.label = str(value)
+          bucket.sample_count = count
+      if self._event is not None and name == (self._event.feature,):
+        spec = self._event
+        for key, value in ((EVENT_ROWS, acc.event[0]),
+                           (EVENT_FUTURE, acc.event[3]),
+                           (NOW, spec.now_us)):
+          _custom(feature, key).num = float(value)
+        if spec.window_start_us is not None:
+          for key, value in ((EVENT_BEFORE, acc.event[1]),
+                             (EVENT_AFTER, acc.event[2]),
+                             (WINDOW_START, spec.window_start_us),
+                             (WINDOW_END, spec.window_end_us)):
+            _custom(feature, key).num = float(value)
+    return out
+
+
+def _kind_of_values(array: pa.Array) -> Optional[str]:
+  flat, _ = array_util.flatten_nested(array)
+  t = flat.type
+  if pa.types.is_integer(t):
+    return arrow_types.INT
+  if pa.types.is_floating(t):
+    return arrow_types.FLOAT
+  if pa.types.is_binary(t) or pa.types.is_large_binary(t) or (
+      pa.types.is_string(t) or pa.types.is_large_string(t)):
+    return arrow_types.STRING
+  return None
+
+
+def _custom(feature, name: str) -> statistics_pb2.CustomStatistic:
+  stat = feature.custom_stats.add()
+  stat.name = name
+  return stat
+
+
+# ----------------------------------------------------------------------------
+# Reading it back from statistics
+
+
+def custom(feature: statistics_pb2.FeatureNameStatistics, name: str
+           ) -> Optional[statistics_pb2.CustomStatistic]:
+  for stat in feature.custom_stats:
+    if stat.name == name:
+      return stat
+  return None
+
+
+def kind_of(feature: statistics_pb2.FeatureNameStatistics) -> Optional[str]:
+  """The feature's kind, or None for statistics made before kinds existed."""
+  stat = custom(feature, KIND)
+  return stat.str if stat is not None else None
+
+
+def is_time(feature: statistics_pb2.FeatureNameStatistics) -> bool:
+  return kind_of(feature) in arrow_types.TIME_KINDS
+
+
+def value_counts(feature: statistics_pb2.FeatureNameStatistics
+                 ) -> Optional[Dict[str, float]]:
+  """{value: count} when the pass counted every value exactly, else None."""
+  stat = custom(feature, VALUE_COUNTS)
+  if stat is None:
+    return None
+  return {b.label: b.sample_count for b in stat.rank_histogram.buckets}
+
+
+def numbers(feature: statistics_pb2.FeatureNameStatistics
+            ) -> Dict[str, float]:
+  """Every numeric custom statistic of the feature, by name."""
+  return {s.name: s.num for s in feature.custom_stats
+          if s.WhichOneof('val') == 'num'}
+
+
+def as_time(kind_name: str, value: float):
+  """A stored time value (microseconds or days since 1970) as a datetime."""
+  import datetime as dt  # pylint: disable=g-import-not-at-top
+  epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+  if kind_name == arrow_types.DATE:
+    return epoch + dt.timedelta(days=float(value))
+  return epoch + dt.timedelta(microseconds=float(value))
+
+
+def span_window(span: str) -> Optional[Tuple[int, int]]:
+  """The period a span names, as [start, end) microseconds, or None.
+
+  ``2024-06-01`` and ``20240601`` are a day, ``2024-06`` a month, ``2024`` a
+  year (UTC).
+  """
+  import datetime as dt  # pylint: disable=g-import-not-at-top
+  text = str(span).strip()
+  epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+  def micros(day: dt.datetime) -> int:
+    return int((day - epoch).total_seconds()) * 1_000_000
+
+  for fmt, step in (('%Y-%m-%d', 'day'), ('%Y%m%d', 'day'),
+                    ('%Y-%m', 'month'), ('%Y', 'year')):
+    try:
+      start = dt.datetime.strptime(text, fmt).replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+      continue
+    if len(text) != len(start.strftime(fmt)):
+      continue
+    if step == 'day':
+      end = start + dt.timedelta(days=1)
+    elif step == 'month':
+      end = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    else:
+      end = start.replace(year=start.year + 1)
+    return micros(start), micros(end)
+  return None
+
+
+def feature_kinds_of(stats: statistics_pb2.DatasetFeatureStatistics
+                     ) -> Dict[str, str]:
+  """{feature path shown dot-joined: kind} as stored in one dataset's
+  statistics."""
+  out = {}
+  for feature in stats.features:
+    k = kind_of(feature)
+    if k is not None:
+      out['.'.join(feature.path.step) or feature.name] = k
+  return out
+
