@@ -94,10 +94,7 @@ def _compare(cfg: DictConfig, key: Dict[str, str], root: str
   stats = store.load_stats()
   baseline = _stored(root, **other).load_stats()
   spec = config.comparison_spec(cfg, 'drift')
-  schema = validation.with_comparators(schemas.infer(baseline), stats, spec,
-                                       'drift')
-  found = validation.check_drift(stats, baseline, schema, 'TRAINING',
-                                 spec.min_slice_examples)
+  schema = schemas.infer(baseline)
   where = {'split': other['split'], 'span': other['span']}
   if other['dataset'] != key['dataset']:
     where['split'] = f'{other["dataset"]}/{other["split"]}'
@@ -105,14 +102,13 @@ def _compare(cfg: DictConfig, key: Dict[str, str], root: str
       config.privacy_spec(cfg).salt,
       bool(config.get(cfg, 'privacy.raw_values_in_results')),
       [stats, baseline], schema)
-  anomalies = validation.anomaly_rows(found, 'drift', redact, None, where,
-                                      comparator_only=True)
+  _, anomalies, measurements = validation.compare(
+      'drift', stats, baseline, schema, 'TRAINING', spec, where, redact, None)
   run = {'run_id': f'comparison with {other["dataset"]}/{other["split"]}/'
                    f'{other["span"]}'}
   return report.ReportInput(
       key=key, run=run, stats=stats, baselines={'drift': (where, baseline)},
-      anomalies=anomalies,
-      measurements=validation.measurement_rows(found, 'drift', where),
+      anomalies=anomalies, measurements=measurements,
       history=[], measurement_history=[], privacy=_privacy(cfg, store),
       notes=['distances computed for this comparison from the drift.* '
              'thresholds; nothing was written to the warehouse'],

@@ -2,6 +2,8 @@
 
 import collections
 
+from transforms import arrow_types
+from transforms import event_time
 from transforms import statistics
 from transforms import validation
 from transforms.span_stats import SpanStatistics
@@ -9,6 +11,26 @@ from transforms.span_stats import SpanStatistics
 
 def _numeric(feature) -> bool:
   return feature.HasField('num_stats')
+
+
+def _time_lines(span: SpanStatistics, limit: int = 3) -> list:
+  """The time features' ranges, at most ``limit`` lines (event time first)."""
+  ranges = statistics.time_ranges(span.overall)
+  if not ranges:
+    return []
+  event = event_time.event_feature(span.stats)
+  ranges.sort(key=lambda r: (r['feature'] != event, r['feature']))
+  lines = []
+  for i, r in enumerate(ranges[:limit]):
+    mark = ' (event time)' if r['feature'] == event else ''
+    zone = '' if r['kind'] == arrow_types.DATE else ' UTC'
+    lines.append(f'  {"time:" if i == 0 else "":<12}{r["feature"]}{mark} '
+                 f'{statistics.time_text(r["kind"], r["earliest"])} .. '
+                 f'{statistics.time_text(r["kind"], r["latest"])}{zone}')
+  if len(ranges) > limit:
+    lines.append(f'  {"":<12}... {len(ranges) - limit} more time features in '
+                 f'feature_stats (earliest, latest)')
+  return lines
 
 
 def stats_summary(span: SpanStatistics, warehouse_path: str) -> str:
@@ -36,6 +58,7 @@ def stats_summary(span: SpanStatistics, warehouse_path: str) -> str:
   if missing:
     lines.append('  most missing: ' + ', '.join(
         f'{name} {rate:.1%}' for rate, name in missing[:5]))
+  lines += _time_lines(span)
   lines += [
       f'  statistics: {span.store.stats_path}',
       f'  warehouse:  {warehouse_path} (tables runs, feature_stats)',
@@ -56,6 +79,7 @@ def validate_summary(span: SpanStatistics, warehouse_path: str,
                       if span.dead_letters else ''),
       f'  schema:     version {schema_version}',
   ]
+  lines += _time_lines(span)
   lines += [f'  {note}' for note in notes]
   counts = collections.Counter((a['check'], a['severity']) for a in anomalies)
   if counts:

@@ -24,6 +24,7 @@ from transforms import alerts
 from transforms import artifacts
 from transforms import config
 from transforms import dataflow
+from transforms import event_time
 from transforms import fairness
 from transforms import history
 from transforms import in_pipeline
@@ -90,7 +91,8 @@ def check(cfg: DictConfig, span: span_stats.SpanStatistics,
   """Runs every check on the span's statistics (no data is re-read).
 
   Schema, drift and skew (TFDV, plus PSI/Wasserstein), metric history
-  (from the sink's feature_stats table) and representation/label parity.
+  (from the sink's feature_stats table), PII, event time (freshness, window,
+  future) and representation/label parity.
   """
   key, stats = span.key, span.stats
   schema = version.load()
@@ -131,20 +133,12 @@ def check(cfg: DictConfig, span: span_stats.SpanStatistics,
   rows = validation.anomaly_rows(found, 'schema', redact, version.version)
   measurements = []
   for kind, (where, baseline) in baselines.items():
-    spec = config.comparison_spec(cfg, kind)
-    with_thresholds = validation.with_comparators(schema, stats, spec, kind)
-    compare = (validation.check_drift if kind == 'drift' else
-               validation.check_skew)
-    found = compare(stats, baseline, with_thresholds, env,
-                    spec.min_slice_examples)
+    found, kind_rows, kind_measurements = validation.compare(
+        kind, stats, baseline, schema, env, config.comparison_spec(cfg, kind),
+        where, redact, version.version)
     protos[kind] = found.SerializeToString()
-    rows += validation.anomaly_rows(found, kind, redact, version.version,
-                                    where, comparator_only=True)
-    measurements += validation.measurement_rows(found, kind, where)
-    own_rows, own_measurements = validation.own_metric_rows(
-        stats, baseline, schema, spec, kind, where, version.version)
-    rows += own_rows
-    measurements += own_measurements
+    rows += kind_rows
+    measurements += kind_measurements
     notes.append(f'{kind}: compared with {where["split"]} span '
                  f'{where["span"]}')
   feature_rows = statistics.feature_rows(stats, privacy)
@@ -159,6 +153,15 @@ def check(cfg: DictConfig, span: span_stats.SpanStatistics,
     found_rows, found_measurements = pii.findings(span.pii_counts, pii_spec)
     rows += found_rows
     measurements += found_measurements
+  # Freshness, window and future checks on the feature the statistics pass
+  # counted as event time (dataset.event_time), if any.
+  event_feature = event_time.event_feature(stats)
+  if event_feature is not None:
+    found_rows, found_measurements = event_time.check(
+        stats, config.event_time_settings(cfg), event_feature, span.run_ts)
+    rows += found_rows
+    measurements += found_measurements
+    notes += event_time.notes(stats, event_feature)
   fair = config.fairness_spec(cfg)
   if fair.sensitive:
     found_rows, found_measurements, fair_notes = fairness.check(
@@ -191,6 +194,7 @@ def run(cfg: DictConfig) -> int:
   config.history_spec(cfg)
   config.fairness_spec(cfg)
   config.pii_spec(cfg)
+  config.event_time_settings(cfg)
   alerts.check(cfg)
   key = config.run_key(cfg)
   if dataflow.is_dry_run(cfg):

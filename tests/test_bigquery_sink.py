@@ -147,6 +147,47 @@ def test_a_failed_write_leaves_no_rows(bq_endpoint):
   assert [r['run_id'] for r in stats] == ['r1']
 
 
+def test_tables_of_an_earlier_version_get_the_new_columns(bq_endpoint):
+  """feature_stats made before kind, earliest and latest existed."""
+  import datetime as dt  # pylint: disable=g-import-not-at-top
+  from google.cloud import bigquery  # pylint: disable=g-import-not-at-top
+  client = bq_client(bq_endpoint, PROJECT)
+  client.create_dataset(f'{PROJECT}.upgrade')
+  new = ('kind', 'earliest', 'latest')
+  old = bigquery.Table(f'{PROJECT}.upgrade.feature_stats', schema=[
+      f for f in bigquery_sink.schema_fields('feature_stats')
+      if f.name not in new])
+  old.time_partitioning = bigquery.TimePartitioning(field='run_ts')
+  client.create_table(old)
+  client.query(f"""INSERT INTO `{PROJECT}.upgrade.feature_stats`
+      (run_id, run_ts, dataset, split, span, slice, feature, mean)
+      VALUES ('r0', TIMESTAMP '2024-05-02 03:00:00+00', 'd', 'train',
+              '2024-05-01', '', 'ts', 1.0)""").result()
+
+  earliest = dt.datetime(2024, 6, 1, 0, 0, 3, tzinfo=dt.timezone.utc)
+  latest = dt.datetime(2024, 6, 1, 23, 59, 58, tzinfo=dt.timezone.utc)
+  for run_id in ('r1', 'r2'):  # a second sink finds them added already
+    sink = bigquery_sink.BigQuerySink(PROJECT, 'upgrade', endpoint=bq_endpoint)
+    sink.write_run({'run_id': run_id, 'run_ts': dt.datetime(2024, 6, 2, 3),
+                    'job': 'stats', 'dataset': 'd', 'split': 'train',
+                    'span': '2024-06-01'},
+                   {'feature_stats': [{'slice': '', 'feature': 'ts',
+                                       'kind': 'timestamp',
+                                       'earliest': earliest,
+                                       'latest': latest}]})
+  rows = _query(bq_endpoint, f"""
+      SELECT run_id, span, kind, earliest, latest, mean
+      FROM `{PROJECT}.upgrade.feature_stats` ORDER BY span""")
+  assert rows == [
+      {'run_id': 'r0', 'span': '2024-05-01', 'kind': None, 'earliest': None,
+       'latest': None, 'mean': 1.0},
+      {'run_id': 'r2', 'span': '2024-06-01', 'kind': 'timestamp',
+       'earliest': earliest, 'latest': latest, 'mean': None}]
+  read = sink.read_rows('feature_stats', 'd')
+  assert {r['span']: r['kind'] for r in read} == {'2024-05-01': None,
+                                                   '2024-06-01': 'timestamp'}
+
+
 def test_unreachable_endpoint_is_one_line(tmp_path):
   path = tmp_path / 'x.csv'
   _frame(50, 0).to_csv(path, index=False)

@@ -90,9 +90,13 @@ def test_clean_next_span_has_no_error_rows(project):
   measured = warehouse_rows(project.db, 'SELECT * FROM drift_skew')
   drift = [d for d in measured if d['check'] == 'drift']
   # Every comparable feature is measured, above threshold or not; the id
-  # column is not compared.
-  assert {d['feature'] for d in drift if d['slice'] == ''} == {
-      'age', 'income', 'country', 'sex', 'label'}
+  # column is not compared, and a row says why (never a silent 0).
+  assert {d['feature'] for d in drift if d['slice'] == '' and
+          d['value'] is not None} == {'age', 'income', 'country', 'sex',
+                                      'label'}
+  skipped = [d for d in drift if d['value'] is None]
+  assert [(d['feature'], d['note']) for d in skipped] == [
+      ('user_id', "identifier-like: named like an id or a time ('user_id')")]
   assert all(not d['is_anomaly'] and d['baseline_span'] == '2024-01-01'
              for d in drift)
   # The PII scan looked at every string column, the id too, and found none.

@@ -52,12 +52,14 @@ TYPE_TABLE: List[Tuple[str, str, str, str]] = [
     ('int8-64, uint8-32 (BigQuery INT64)', INT,
      'numeric; exact value counts while at most `stats.max_categorical_values` '
      'distinct values', 'L-infinity of value shares when few distinct values '
-     '(labels, codes, months), else Jensen-Shannon on histograms'),
+     '(labels, codes, months), else Jensen-Shannon on the baseline\'s '
+     'decile bins'),
     ('uint64', FLOAT, 'numeric (float64: above 2^53 values lose precision)',
-     'Jensen-Shannon on histograms'),
+     'Jensen-Shannon on the baseline\'s decile bins'),
     ('float16/32/64, decimal128/256 (BigQuery FLOAT64, NUMERIC, BIGNUMERIC)',
      FLOAT, 'numeric; NaN counted apart, infinities in the outer buckets',
-     'Jensen-Shannon on histograms (or PSI / Wasserstein)'),
+     'Jensen-Shannon on the baseline\'s decile bins (or PSI / '
+     'Wasserstein)'),
     ('string, large_string, dictionary<string> (BigQuery STRING, JSON, '
      'GEOGRAPHY)', STRING, 'top values, distinct count, lengths',
      'L-infinity of value shares; identifier-like ones are not compared'),
@@ -71,10 +73,12 @@ TYPE_TABLE: List[Tuple[str, str, str, str]] = [
      'on `dataset.event_time`'),
     ('date32, date64 (BigQuery DATE; CSV/JSON `YYYY-MM-DD`)', DATE,
      'days since 1970-01-01: earliest, latest; schema time domain UNIX_DAYS',
-     'not compared; freshness and window checks when the event time'),
+     'not compared; freshness and window checks when it is the event time'),
     ('time32, time64 (BigQuery TIME; CSV `HH:MM:SS`)', TIME_OF_DAY,
-     'seconds since midnight, numeric', 'Jensen-Shannon on histograms'),
-    ('duration', DURATION, 'seconds, numeric', 'Jensen-Shannon on histograms'),
+     'seconds since midnight, numeric',
+     'Jensen-Shannon on the baseline\'s decile bins'),
+    ('duration', DURATION, 'seconds, numeric',
+     'Jensen-Shannon on the baseline\'s decile bins'),
     ('struct (BigQuery RECORD, JSON objects)', STRUCT,
      'the record\'s presence, and every field as a feature `parent.field`',
      'each field by its own kind; the record itself is not compared'),
@@ -391,8 +395,9 @@ def fit(value: Any, target: pa.DataType) -> Any:
   """A Python value (from JSON or Arrow) shaped for ``target``.
 
   Text targets take any other value as JSON text; records keep their known
-  fields; lists fit each item. Whatever still does not fit is left for
-  pyarrow to reject.
+  fields; lists fit each item. A scalar where a record or list belongs raises
+  ArrowInvalid; anything else that does not fit is left for pyarrow to
+  reject.
   """
   if value is None:
     return None
@@ -400,13 +405,18 @@ def fit(value: Any, target: pa.DataType) -> Any:
     if isinstance(value, str):
       return value
     return json.dumps(value, sort_keys=True, default=str)
-  if pa.types.is_struct(target) and isinstance(value, dict):
+  if pa.types.is_struct(target):
+    if not isinstance(value, dict):
+      raise pa.ArrowInvalid(f'{type(value).__name__} is not a record')
     return {f.name: fit(value.get(f.name), f.type) for f in target}
   if pa.types.is_map(target):
     pairs = value.items() if isinstance(value, dict) else value
     return [(fit(k, target.key_type), fit(v, target.item_type))
             for k, v in pairs]
-  if _is_list(target) and isinstance(value, (list, tuple)):
+  if _is_list(target):
+    # pyarrow would take a string for a list of its characters.
+    if not isinstance(value, (list, tuple)):
+      raise pa.ArrowInvalid(f'{type(value).__name__} is not a list')
     return [fit(v, target.value_type) for v in value]
   if isinstance(value, str) and (pa.types.is_timestamp(target) or
                                  pa.types.is_date(target)):

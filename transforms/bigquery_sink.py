@@ -224,11 +224,26 @@ class BigQuerySink:
     except Exception as e:  # pylint: disable=broad-except
       raise self._fail(e, f'reading table {name}') from e
     have = {f.name for f in existing.schema}
-    added = [f for f in wanted if f.name not in have]
+    added = [c for c in tables.TABLES[name] if c[0] not in have]
     if added:  # columns added by a later version of this project
-      existing.schema = list(existing.schema) + added
-      self._call(f'adding columns to {name}', self.client.update_table,
-                 existing, ['schema'], retry=self._retry)
+      self._call(f'adding columns {", ".join(c[0] for c in added)} to {name}',
+                 self._add_columns, name, added)
+
+  def _add_columns(self, name: str, columns: Sequence[tables.Column]) -> None:
+    """Adds columns to an existing table, at its end, with their descriptions.
+
+    DDL (``ADD COLUMN IF NOT EXISTS``, one statement per column) rather than a
+    schema patch through the tables API: it is idempotent when two jobs
+    upgrade the same table at once, and bqemulator applies it to the stored
+    table (a schema patch there changes only the table's metadata).
+    """
+    table = self.table_id(name)
+    script = '\n'.join(
+        f'ALTER TABLE `{table}` ADD COLUMN IF NOT EXISTS `{column}` '
+        f'{bq_type} OPTIONS(description={_sql_string(description)});'
+        for column, bq_type, description in columns)
+    job = self.client.query(script, timeout=self.timeout_s)
+    job.result(timeout=self.timeout_s)
 
   # -- writing ---------------------------------------------------------------
 

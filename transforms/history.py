@@ -1,7 +1,8 @@
 """Metric history checks: a span against the trailing history of its feature.
 
 For every feature of the whole span, the row count, missing rate and mean
-(numeric features) are compared with the same metric over the last
+(numeric features other than timestamps and dates, whose mean moves with
+time) are compared with the same metric over the last
 ``window`` earlier spans in the feature statistics history table. A value is
 flagged when its robust z-score, ``|value - median| / (1.4826 * MAD)``, is
 above ``k`` (the 1.4826 makes a MAD comparable to a standard deviation for
@@ -14,6 +15,7 @@ import dataclasses
 import statistics as pystats
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from transforms import arrow_types
 from transforms import findings
 
 METRICS = ('num_examples', 'missing_rate', 'mean')
@@ -80,6 +82,8 @@ def check(current: Sequence[Mapping[str, Any]],
         if seen_count:  # one row count per span, not per feature
           continue
         seen_count = True
+      if metric == 'mean' and row.get('kind') in arrow_types.TIME_KINDS:
+        continue  # the mean of event times moves with every span
       value = _value(row, metric)
       series = [_value(r, metric) for s, r in sorted(past.get(
           row['feature'], {}).items())]

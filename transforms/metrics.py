@@ -16,15 +16,22 @@ Shares inside a histogram bucket are taken as evenly spread, the usual
 assumption when rebinning a histogram.
 """
 
+import dataclasses
 import math
-from typing import List, Optional, Sequence, Tuple
+from statistics import NormalDist
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 OWN_METRICS = ('PSI', 'WASSERSTEIN')
 ANOMALY_TYPES = {'PSI': 'POPULATION_STABILITY_INDEX_HIGH',
-                 'WASSERSTEIN': 'NORMALIZED_WASSERSTEIN_DISTANCE_HIGH'}
+                 'WASSERSTEIN': 'NORMALIZED_WASSERSTEIN_DISTANCE_HIGH',
+                 # computed here where TFDV cannot (integers' value shares,
+                 # nested features): the same reason types as TFDV's
+                 'L_INFTY': 'COMPARATOR_L_INFTY_HIGH',
+                 'JENSEN_SHANNON_DIVERGENCE':
+                     'COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH'}
 _FLOOR = 1e-4
 
 Bucket = Tuple[float, float, float]  # low, high, count
@@ -127,20 +134,153 @@ def normalized_wasserstein(
   return distance / scale
 
 
-def measure(metric: str, current, baseline) -> Optional[float]:
-  """``metric`` (one of OWN_METRICS) of two FeatureNameStatistics."""
+def value_shares(feature: statistics_pb2.FeatureNameStatistics
+                 ) -> Optional[Dict[str, float]]:
+  """{value: count} of a feature: exact counts of a small-integer feature
+  (feature_meta), else the rank histogram TFDV keeps for strings."""
+  from transforms import feature_meta  # pylint: disable=g-import-not-at-top
+  counts = feature_meta.value_counts(feature)
+  if counts is not None:
+    return counts
+  if feature.HasField('string_stats'):
+    buckets = feature.string_stats.rank_histogram.buckets
+    if buckets:
+      return {b.label: b.sample_count for b in buckets}
+  return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+  """A distance, and whether sampling noise alone could explain it."""
+  value: Optional[float]
+  # The z-score of the largest per-value (per-bin) difference and the
+  # critical z it is held against; None where no test applies.
+  z: Optional[float] = None
+  critical: Optional[float] = None
+  sizes: Tuple[float, float] = (0.0, 0.0)
+
+  @property
+  def within_noise(self) -> bool:
+    return (self.z is not None and self.critical is not None and
+            self.z < self.critical)
+
+  def noise_note(self) -> str:
+    return (f'above the threshold but within sampling noise for '
+            f'{self.sizes[0]:.0f} vs {self.sizes[1]:.0f} values (largest '
+            f'difference z={self.z:.2f} < {self.critical:.2f})')
+
+
+def compare_counts(current: Mapping[str, float], baseline: Mapping[str, float],
+                   alpha: Optional[float]) -> Tuple[float, Optional[float],
+                                                    Optional[float]]:
+  """(L-infinity of the shares, z of the largest difference, critical z).
+
+  The z-score is the two-proportion test of the value (or bin) whose shares
+  differ most; the critical value is Bonferroni-corrected for the number of
+  values at level ``alpha`` (None: no test).
+  """
+  a_total, b_total = sum(current.values()), sum(baseline.values())
+  keys = set(current) | set(baseline)
+  best, best_z = -1.0, None
+  for key in keys:
+    a, b = current.get(key, 0.0), baseline.get(key, 0.0)
+    diff = abs(a / a_total - b / b_total)
+    if diff > best:
+      pooled = (a + b) / (a_total + b_total)
+      se = math.sqrt(max(pooled * (1 - pooled), 0.0) *
+                     (1 / a_total + 1 / b_total))
+      best, best_z = diff, (diff / se if se > 0 else math.inf)
+  critical = None
+  if alpha:
+    critical = NormalDist().inv_cdf(
+        1 - alpha / (2 * max(len(keys), 1)))
+  return float(best), best_z, critical
+
+
+def _jsd(p: np.ndarray, q: np.ndarray) -> float:
+  """Jensen-Shannon divergence (log base 2, in [0, 1]) of two share vectors."""
+  p = p / p.sum()
+  q = q / q.sum()
+  m = (p + q) / 2
+
+  def kl(a):
+    nz = a > 0
+    return float(np.sum(a[nz] * np.log2(a[nz] / m[nz])))
+
+  return max(0.0, (kl(p) + kl(q)) / 2)
+
+
+def decile_counts(current: statistics_pb2.FeatureNameStatistics,
+                  baseline: statistics_pb2.FeatureNameStatistics
+                  ) -> Optional[Tuple[Dict[str, float], Dict[str, float]]]:
+  """How many values of each side fall in the baseline's decile bins.
+
+  Bins are cut at the baseline's interior deciles (as PSI's), so an outlier
+  that stretches a histogram's range moves nothing, and a constant that
+  changes (1 -> 7) puts all values in another bin.
+  """
+  edges = decile_edges(baseline)
+  cur = _buckets(current, statistics_pb2.Histogram.QUANTILES)
+  base = _buckets(baseline, statistics_pb2.Histogram.QUANTILES)
+  if not edges or not cur or not base:
+    return None
+  a_total = sum(c for _, _, c in cur)
+  b_total = sum(c for _, _, c in base)
+  a = bin_shares(cur, edges) * a_total
+  b = bin_shares(base, edges) * b_total
+  return ({str(i): float(v) for i, v in enumerate(a)},
+          {str(i): float(v) for i, v in enumerate(b)})
+
+
+def measure(metric: str, current, baseline,
+            alpha: Optional[float] = None) -> Measurement:
+  """``metric`` of two FeatureNameStatistics (value None when they lack what
+  it needs), with a sampling-noise test for the share-based metrics.
+
+  L_INFTY: value shares (exact counts of small-integer features, the rank
+  histogram of strings). JENSEN_SHANNON_DIVERGENCE: value shares, or for
+  numbers the shares in the baseline's decile bins. PSI, WASSERSTEIN: from
+  the histograms (module docstring).
+  """
   if metric == 'PSI':
-    return population_stability_index(current, baseline)
+    return Measurement(population_stability_index(current, baseline))
   if metric == 'WASSERSTEIN':
-    return normalized_wasserstein(current, baseline)
+    return Measurement(normalized_wasserstein(current, baseline))
+  a, b = value_shares(current), value_shares(baseline)
+  if metric == 'L_INFTY':
+    if a is None or b is None or not sum(a.values()) or not sum(b.values()):
+      return Measurement(None)
+    value, z, critical = compare_counts(a, b, alpha)
+    return Measurement(value, z, critical, (sum(a.values()),
+                                            sum(b.values())))
+  if metric == 'JENSEN_SHANNON_DIVERGENCE':
+    if a is None or b is None:
+      binned = decile_counts(current, baseline)
+      if binned is None:
+        return Measurement(None)
+      a, b = binned
+    if not sum(a.values()) or not sum(b.values()):
+      return Measurement(None)
+    keys = sorted(set(a) | set(b))
+    value = _jsd(np.array([a.get(k, 0.0) for k in keys]),
+                 np.array([b.get(k, 0.0) for k in keys]))
+    _, z, critical = compare_counts(a, b, alpha)
+    return Measurement(value, z, critical, (sum(a.values()),
+                                            sum(b.values())))
   raise ValueError(metric)
+
+
+_NAMES = {
+    'PSI': 'The population stability index',
+    'WASSERSTEIN': 'The normalized Wasserstein distance',
+    'L_INFTY': 'The largest difference of value shares (L-infinity)',
+    'JENSEN_SHANNON_DIVERGENCE': 'The Jensen-Shannon divergence',
+}
 
 
 def describe(metric: str, value: float, threshold: float,
              baseline: dict) -> str:
-  name = ('The population stability index' if metric == 'PSI' else
-          'The normalized Wasserstein distance')
-  return (f'{name} between the span and {baseline.get("split")} span '
-          f'{baseline.get("span")} is {value:.4g}, above the threshold '
+  return (f'{_NAMES[metric]} between the span and {baseline.get("split")} '
+          f'span {baseline.get("span")} is {value:.4g}, above the threshold '
           f'{threshold:g}.')
 

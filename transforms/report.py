@@ -24,10 +24,12 @@ import datetime as dt
 import html
 import json
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from transforms import arrow_types
+from transforms import feature_meta
 from transforms import statistics
 from transforms import validation
 
@@ -121,9 +123,11 @@ def _histogram(feature: statistics_pb2.FeatureNameStatistics
 
 def density_overlay(current: List[Tuple[float, float, float]],
                     baseline: List[Tuple[float, float, float]],
-                    label: str) -> str:
+                    label: str, axis: Callable[[float], str] = _num) -> str:
   """The span's histogram (blue) drawn over the baseline's (orange), as
-  densities on one axis so that different bucket edges compare fairly."""
+  densities on one axis so that different bucket edges compare fairly.
+
+  ``axis`` writes the axis ends (``time_axis`` for time features)."""
   series = [(s, c) for s, c in ((baseline, _ORANGE), (current, _BLUE)) if s]
   if not series:
     return ''
@@ -147,10 +151,32 @@ def density_overlay(current: List[Tuple[float, float, float]],
       parts.append(f'<rect x="{x:.1f}" y="{height - pad - bar:.1f}" '
                    f'width="{w:.1f}" height="{bar:.1f}" fill="{color}" '
                    f'fill-opacity="0.55"/>')
-  parts.append(f'<text x="{pad}" y="{height - 3}">{_e(_num(lo))}</text>'
+  parts.append(f'<text x="{pad}" y="{height - 3}">{_e(axis(lo))}</text>'
                f'<text x="{width - pad}" y="{height - 3}" text-anchor="end">'
-               f'{_e(_num(hi))}</text>')
+               f'{_e(axis(hi))}</text>')
   return _svg(width, height, ''.join(parts), label)
+
+
+def time_axis(kind: str, lo: float, hi: float) -> Callable[[float], str]:
+  """Axis labels for a time feature's stored values (microseconds or days
+  since 1970): dates, with hours and minutes when the range is short."""
+  day = 1.0 if kind == arrow_types.DATE else 86_400e6
+  fmt = '%Y-%m-%d %H:%M' if hi - lo < 3 * day else '%Y-%m-%d'
+
+  def label(value: float) -> str:
+    try:
+      return feature_meta.as_time(kind, value).strftime(fmt)
+    except (OverflowError, ValueError):
+      return _num(value)
+  return label
+
+
+def _axis(proto) -> Callable[[float], str]:
+  """How a feature's histogram axis is labelled: numbers, or dates."""
+  kind = feature_meta.kind_of(proto)
+  if kind in arrow_types.TIME_KINDS and proto.HasField('num_stats'):
+    return time_axis(kind, proto.num_stats.min, proto.num_stats.max)
+  return _num
 
 
 def share_bars(current: Dict[str, float], baseline: Dict[str, float],
@@ -225,6 +251,11 @@ def _shares(row: Dict[str, Any]) -> Dict[str, float]:
   present = row.get('num_present') or 0
   return {str(tv['value']): tv['count'] / present
           for tv in row.get('top_values') or [] if present}
+
+
+def _count_shares(counts: Dict[str, float]) -> Dict[str, float]:
+  total = sum(counts.values()) or 1
+  return {value: count / total for value, count in counts.items()}
 
 
 def _features_by_name(stats, privacy) -> Dict[Tuple[str, str], Dict]:
@@ -302,6 +333,9 @@ def _checked(inp: ReportInput) -> str:
              'payment card, US SSN and IP address patterns (counts only)',
       'feature_skew': 'training and serving examples joined by identifiers, '
                       'value by value',
+      'event_time': 'the newest event time against the end of the span, and '
+                    'the shares of event times outside the span and in the '
+                    'future',
   }
   for check, text in explained.items():
     n = sum(1 for m in inp.measurements if m['check'] == check)
@@ -386,8 +420,10 @@ def _comparisons(inp: ReportInput) -> str:
   current_protos = _protos_by_name(inp.stats)
   for kind, (where, baseline) in sorted(inp.baselines.items()):
     ms = [m for m in inp.measurements if m['check'] == kind and not
-          m['slice']]
+          m['slice'] and m['value'] is not None]
     ms.sort(key=lambda m: -(m['value'] / (m['threshold'] or 1)))
+    not_compared = [m for m in inp.measurements if m['check'] == kind and
+                    m['value'] is None]
     out.append(f'<h3>{kind}: against {_e(where["split"])} span '
                f'{_e(where["span"])}</h3>')
     out.append(distance_bars(
@@ -401,11 +437,19 @@ def _comparisons(inp: ReportInput) -> str:
       now, then = current_rows.get(('', name)), base_rows.get(('', name))
       if now is None:
         continue
-      if current_protos[('', name)].HasField('num_stats'):
+      counts_now = feature_meta.value_counts(current_protos[('', name)])
+      counts_then = (feature_meta.value_counts(base_protos[('', name)])
+                     if ('', name) in base_protos else None)
+      if counts_now is not None and counts_then is not None:
+        chart = share_bars(_count_shares(counts_now),
+                           _count_shares(counts_then),
+                           f'{name}: value shares vs baseline')
+      elif current_protos[('', name)].HasField('num_stats'):
         chart = density_overlay(_histogram(current_protos[('', name)]),
                                 _histogram(base_protos.get(('', name)))
                                 if ('', name) in base_protos else [],
-                                f'{name}: distribution vs baseline')
+                                f'{name}: distribution vs baseline',
+                                axis=_axis(current_protos[('', name)]))
       else:
         chart = share_bars(_shares(now), _shares(then) if then else {},
                            f'{name}: value shares vs baseline')
@@ -421,8 +465,22 @@ def _comparisons(inp: ReportInput) -> str:
       out.append('<p>Over threshold in slices: ' + ', '.join(
           f'{_e(m["feature"])} [{_e(m["slice"])}] {m["value"]:.3f}'
           for m in sliced[:30]) + '</p>')
+    if not_compared:
+      out.append(
+          f'<details><summary>Not compared ({len(not_compared)})</summary>'
+          '<table><tr><th>slice</th><th>feature</th><th>why</th></tr>' +
+          ''.join(f'<tr><td>{_e(m["slice"])}</td><td>{_e(m["feature"])}'
+                  f'</td><td>{_e(m.get("note"))}</td></tr>'
+                  for m in not_compared[:200]) + '</table></details>')
   out.append('</section>')
   return ''.join(out)
+
+
+def _field_count(name: str, protos: Dict[Tuple[str, str], Any]) -> int:
+  """How many fields a record feature has: its direct children."""
+  depth = name.count('.') + 1
+  return sum(1 for (slice_key, path) in protos if not slice_key and
+             path.startswith(name + '.') and path.count('.') == depth)
 
 
 def _features(inp: ReportInput) -> str:
@@ -435,7 +493,20 @@ def _features(inp: ReportInput) -> str:
                                        r['feature'])):
     name = r['feature']
     proto = protos[('', name)]
-    if proto.HasField('num_stats'):
+    kind = r.get('kind')
+    if kind in arrow_types.TIME_KINDS and proto.HasField('num_stats'):
+      # Stored as microseconds or days since 1970: said as times instead.
+      zone = '' if kind == arrow_types.DATE else ' UTC'
+      facts = (f'earliest {_e(statistics.time_text(kind, r["earliest"]))}'
+               f'{zone} · latest '
+               f'{_e(statistics.time_text(kind, r["latest"]))}{zone}')
+      chart = density_overlay(_histogram(proto), [], f'{name}: histogram',
+                              axis=_axis(proto))
+    elif kind == arrow_types.STRUCT or proto.HasField('struct_stats'):
+      n = _field_count(name, protos)
+      facts = f'record with {n} field{"" if n == 1 else "s"}'
+      chart = ''
+    elif proto.HasField('num_stats'):
       facts = (f'mean {_num(r["mean"])} · sd {_num(r["std_dev"])} · min '
                f'{_num(r["min"])} · median {_num(r["median"])} · max '
                f'{_num(r["max"])} · zeros {_num(r["num_zeros"])}')
@@ -447,8 +518,8 @@ def _features(inp: ReportInput) -> str:
     mark = ' flagged' if name in flagged else ''
     cards.append(
         f'<details class="feature{mark}" data-name="{_e(name)}">'
-        f'<summary><b>{_e(name)}</b> <span class="type">{_e(r["type"])}'
-        f'</span> missing {_pct(r["missing_rate"])}'
+        f'<summary><b>{_e(name)}</b> <span class="type">'
+        f'{_e(kind or r["type"])}</span> missing {_pct(r["missing_rate"])}'
         f'{" · has anomalies" if mark else ""}</summary>'
         f'<p>{facts}</p>{chart}</details>')
   return (f'<section id="features"><h2>Features ({len(rows)})</h2>'
@@ -467,7 +538,7 @@ def _slices(inp: ReportInput) -> str:
   found = collections.Counter(a['slice'] for a in inp.anomalies)
   worst = {}
   for m in inp.measurements:
-    if m['slice']:
+    if m['slice'] and m['value'] is not None:
       worst[m['slice']] = max(worst.get(m['slice'], 0),
                               m['value'] / (m['threshold'] or 1))
   rows = []
@@ -496,12 +567,18 @@ def _history(inp: ReportInput) -> str:
     by_feature[r['feature']][r['span']] = r
   drift = collections.defaultdict(list)
   for m in inp.measurement_history:
-    if not m['slice'] and m['check'] == 'drift' and m['span'] <= span:
+    if (not m['slice'] and m['check'] == 'drift' and m['span'] <= span and
+        m['value'] is not None):
       drift[m['feature']].append((m['span'], m['value'], m['threshold']))
   cards = []
   for name in sorted(by_feature):
     series = by_feature[name]
-    numeric = any(r.get('mean') is not None for r in series.values())
+    # The mean of a time feature (microseconds since 1970) moves with time
+    # and says nothing: its missing rate only.
+    timed = any(r.get('kind') in arrow_types.TIME_KINDS
+                for r in series.values())
+    numeric = not timed and any(r.get('mean') is not None
+                                for r in series.values())
     metric = 'mean' if numeric else 'unique'
     charts = [('mean' if numeric else 'distinct values', sparkline(
         [(s, series[s].get(metric)) for s in spans if s in series],

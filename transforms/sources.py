@@ -790,19 +790,19 @@ class _ReadJsonLinesFn(_ReadFileFn):
 def _json_column(name: str, values: List, target: pa.DataType,
                  rejected: Dict[int, str]) -> pa.Array:
   """JSON values as an array of ``target``; rows that do not fit are noted."""
-  fitted = [arrow_types.fit(v, target) for v in values]
+  errors = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
+            TypeError, ValueError, OverflowError)
   try:
-    return pa.array(fitted, type=target)
-  except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
-          TypeError, ValueError, OverflowError):
+    return pa.array([arrow_types.fit(v, target) for v in values],
+                    type=target)
+  except errors:
     pass
   out = []
-  for i, v in enumerate(fitted):
+  for i, v in enumerate(values):
     try:
-      out.append(None if v is None else
-                 pa.array([v], type=target)[0].as_py())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
-            TypeError, ValueError, OverflowError):
+      out.append(None if v is None else pa.array(
+          [arrow_types.fit(v, target)], type=target)[0].as_py())
+    except errors:
       rejected.setdefault(i, f'field {name!r}: value is not '
                              f'{_type_word(target)}')
       out.append(None)

@@ -40,7 +40,8 @@ FEATURE_STATS: List[Column] = [
     ('span', 'STRING', 'span'),
     ('slice', 'STRING', "'' for the whole span, else the slice key"),
     ('feature', 'STRING', 'Feature path'),
-    ('type', 'STRING', 'INT, FLOAT, STRING, BYTES or STRUCT'),
+    ('type', 'STRING', "TFDV's type: INT, FLOAT, STRING, BYTES or STRUCT "
+     '(see kind)'),
     ('num_examples', 'INT64', 'Examples in the slice'),
     ('num_present', 'INT64', 'Examples where the feature is present'),
     ('num_missing', 'INT64', 'Examples where the feature is missing'),
@@ -48,17 +49,35 @@ FEATURE_STATS: List[Column] = [
     ('min_num_values', 'INT64', 'Fewest values in one example'),
     ('max_num_values', 'INT64', 'Most values in one example'),
     ('avg_num_values', 'FLOAT64', 'Average values per example'),
-    ('mean', 'FLOAT64', 'Numeric: mean'),
-    ('std_dev', 'FLOAT64', 'Numeric: standard deviation'),
-    ('min', 'FLOAT64', 'Numeric: minimum'),
-    ('max', 'FLOAT64', 'Numeric: maximum'),
-    ('median', 'FLOAT64', 'Numeric: approximate median'),
+    # For time kinds (timestamp, date) the numeric columns below hold the
+    # stored unit, microseconds (timestamp) or days (date) since 1970-01-01
+    # UTC, as TFDV computed them; earliest and latest say it as timestamps.
+    ('mean', 'FLOAT64', 'Numeric: mean (time kinds: in the stored unit, '
+     'microseconds or days since 1970)'),
+    ('std_dev', 'FLOAT64', 'Numeric: standard deviation (time kinds: stored '
+     'unit)'),
+    ('min', 'FLOAT64', 'Numeric: minimum (time kinds: stored unit; see '
+     'earliest)'),
+    ('max', 'FLOAT64', 'Numeric: maximum (time kinds: stored unit; see '
+     'latest)'),
+    ('median', 'FLOAT64', 'Numeric: approximate median (time kinds: stored '
+     'unit)'),
     ('num_zeros', 'INT64', 'Numeric: count of zeros'),
-    ('quantiles', 'ARRAY<FLOAT64>', 'Numeric: approximate quantile bounds'),
+    ('quantiles', 'ARRAY<FLOAT64>', 'Numeric: approximate quantile bounds '
+     '(time kinds: stored unit)'),
     ('unique', 'INT64', 'Categorical: distinct values'),
     ('avg_length', 'FLOAT64', 'Categorical: average string length'),
     ('top_values', 'ARRAY<STRUCT<value STRING, count FLOAT64>>',
      'Categorical: most frequent values (privacy rules applied)'),
+    # Added later: last, so tables upgraded in place (ALTER TABLE ADD COLUMN)
+    # and new ones have the same column order.
+    ('kind', 'STRING', 'What the feature is: int, float, bool, string, bytes, '
+     'timestamp, date, time_of_day, duration or struct (transforms/'
+     'arrow_types.py); NULL for statistics made before kinds were stored'),
+    ('earliest', 'TIMESTAMP', 'Time kinds (timestamp, date): the earliest '
+     'value (UTC)'),
+    ('latest', 'TIMESTAMP', 'Time kinds (timestamp, date): the latest value '
+     '(UTC)'),
 ]
 
 ANOMALIES: List[Column] = [
@@ -69,7 +88,8 @@ ANOMALIES: List[Column] = [
     ('span', 'STRING', 'span'),
     ('slice', 'STRING', "'' for the whole span, else the slice key"),
     ('feature', 'STRING', "Feature path; '' for dataset-level anomalies"),
-    ('check', 'STRING', 'schema, drift or skew'),
+    ('check', 'STRING', 'schema, drift, skew, history, representation, '
+     'label_parity, pii, event_time or feature_skew'),
     ('anomaly_type', 'STRING',
      "TFDV's reason type, e.g. ENUM_TYPE_UNEXPECTED_STRING_VALUES"),
     ('severity', 'STRING', 'ERROR, WARNING or INFO'),
@@ -93,12 +113,16 @@ DRIFT_SKEW: List[Column] = [
     ('slice', 'STRING', "'' for the whole span, else the slice key"),
     ('feature', 'STRING', 'Feature path'),
     ('check', 'STRING', 'drift or skew'),
-    ('metric', 'STRING', 'L_INFTY, JENSEN_SHANNON_DIVERGENCE, ...'),
-    ('value', 'FLOAT64', 'Measured distance to the baseline'),
+    ('metric', 'STRING', 'L_INFTY, JENSEN_SHANNON_DIVERGENCE, ...; NULL '
+     'when not compared'),
+    ('value', 'FLOAT64', 'Measured distance to the baseline; NULL when it '
+     'could not be computed (never 0 for that: see note)'),
     ('threshold', 'FLOAT64', 'Threshold in force'),
     ('is_anomaly', 'BOOL', 'value > threshold'),
     ('baseline_split', 'STRING', 'Split compared with'),
     ('baseline_span', 'STRING', 'Span compared with'),
+    ('note', 'STRING', 'Why a feature or slice was not compared (time '
+     'feature, identifier-like, no values on a side, slice too small, ...)'),
 ]
 
 TABLES: Dict[str, List[Column]] = {

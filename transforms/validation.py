@@ -10,13 +10,15 @@ import copy
 import dataclasses
 import hashlib
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from transforms import arrow_types
+from transforms import feature_meta
 from transforms import metrics
 from transforms import statistics
 from transforms.errors import UserError
@@ -55,6 +57,11 @@ class ComparisonSpec:
   # Slices with fewer examples on either side are not compared: sampling
   # noise alone moves small groups past the thresholds.
   min_slice_examples: int = 200
+  # A distance past its threshold is an anomaly only when sampling noise
+  # cannot explain it: the largest difference of value (or decile-bin)
+  # shares must pass a two-proportion z-test at this level (Bonferroni over
+  # the values). None: thresholds alone.
+  noise_alpha: Optional[float] = 0.001
 
 
 def severity_rank(severity: str) -> int:
@@ -75,88 +82,236 @@ def worst_first(anomalies: Iterable[Mapping[str, Any]]) -> List:
       a['feature']))
 
 
-def is_identifier_like(feature: statistics_pb2.FeatureNameStatistics,
-                       max_unique_ratio: float) -> bool:
-  """Ids, keys, timestamps and free text: their values rarely repeat."""
-  if _ID_NAME.search(statistics.feature_path(feature)):
-    return True
+def identifier_reason(feature: statistics_pb2.FeatureNameStatistics,
+                      max_unique_ratio: float) -> Optional[str]:
+  """Why a feature looks like an id, key or timestamp (values rarely repeat),
+  or None."""
+  name = statistics.feature_path(feature)
+  if _ID_NAME.search(name):
+    return f'identifier-like: named like an id or a time ({name!r})'
   if feature.HasField('string_stats'):
     s = feature.string_stats
     present = s.common_stats.num_non_missing
     if present and s.unique / present > max_unique_ratio:
-      return True
-  return False
+      return (f'identifier-like: {s.unique / present:.0%} of its values are '
+              f'distinct (above max_unique_ratio {max_unique_ratio:g})')
+  return None
 
 
-def with_comparators(schema: schema_pb2.Schema,
-                     stats: statistics_pb2.DatasetFeatureStatisticsList,
-                     spec: ComparisonSpec, kind: str) -> schema_pb2.Schema:
-  """A copy of ``schema`` with drift (or skew) comparators on every feature.
+def is_identifier_like(feature: statistics_pb2.FeatureNameStatistics,
+                       max_unique_ratio: float) -> bool:
+  """Ids, keys, timestamps and free text: their values rarely repeat."""
+  return identifier_reason(feature, max_unique_ratio) is not None
 
-  A comparator already in the schema wins; config per feature comes next,
-  then the defaults by feature kind. Identifier-like features and
-  ``exclude`` get none unless configured per feature.
+
+@dataclasses.dataclass
+class ComparisonPlan:
+  """How each feature of one drift or skew comparison is measured.
+
+  Chosen from the statistics both sides actually have, so that no distance
+  is reported that was not computed: TFDV measures top-level features whose
+  statistics its comparators read (value shares of strings, histograms of
+  numbers); the rest is measured here (``metrics.measure``: integers' exact
+  value shares, nested features, PSI, Wasserstein); and a feature that
+  cannot be compared gets the reason, which becomes a ``drift_skew`` row.
   """
+  # top-level feature name -> (metric, threshold), as TFDV comparators
+  tfdv: Dict[str, Tuple[str, float]] = dataclasses.field(default_factory=dict)
+  # feature path -> (metric, threshold), measured by metrics.measure
+  own: Dict[str, Tuple[str, float]] = dataclasses.field(default_factory=dict)
+  # feature path -> why it is not compared
+  skipped: Dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _schema_features(schema: schema_pb2.Schema
+                     ) -> Dict[str, schema_pb2.Feature]:
+  """{feature path: schema feature}, nested features of structs included."""
+  out = {}
+
+  def visit(prefix, features):
+    for f in features:
+      path = f'{prefix}{f.name}'
+      out[path] = f
+      if f.HasField('struct_domain'):
+        visit(path + '.', f.struct_domain.feature)
+
+  visit('', schema.feature)
+  return out
+
+
+def _has_threshold(comparator: schema_pb2.FeatureComparator) -> bool:
+  return any(comparator.HasField(f) for f in METRICS.values())
+
+
+def _schema_comparator(feature: Optional[schema_pb2.Feature], kind: str
+                       ) -> Optional[Tuple[str, float]]:
+  if feature is None:
+    return None
+  comparator = getattr(feature, f'{kind}_comparator')
+  for metric, field in METRICS.items():
+    if comparator.HasField(field):
+      return metric, getattr(comparator, field).threshold
+  return None
+
+
+def _is_categorical(feature: Optional[schema_pb2.Feature],
+                    fstats: statistics_pb2.FeatureNameStatistics) -> bool:
+  """Categorical by the schema when it knows the feature, else by the
+  statistics (strings, or integers whose values were all counted)."""
+  if feature is not None:
+    return not _is_numeric(feature)
+  return fstats.HasField('string_stats') or (
+      feature_meta.value_counts(fstats) is not None)
+
+
+def _present(fstats: statistics_pb2.FeatureNameStatistics) -> int:
+  common = statistics.common_stats(fstats)
+  return common.num_non_missing if common else 0
+
+
+def plan_comparisons(schema: schema_pb2.Schema,
+                     stats: statistics_pb2.DatasetFeatureStatisticsList,
+                     baseline: statistics_pb2.DatasetFeatureStatisticsList,
+                     spec: ComparisonSpec, kind: str) -> ComparisonPlan:
+  """Which metric, threshold and engine measure each feature, or why none.
+
+  A threshold written in the schema wins; config per feature comes next,
+  then the defaults by feature kind. Time features, records, identifier-like
+  features and ``exclude`` are not compared unless configured per feature.
+  """
+  current = {statistics.feature_path(f): f
+             for f in statistics.overall(stats).features}
+  base = {statistics.feature_path(f): f
+          for f in statistics.overall(baseline).features}
+  in_schema = _schema_features(schema)
+  plan = ComparisonPlan()
+  for name in sorted(set(current) | set(base)):
+    c, b = current.get(name), base.get(name)
+    per_feature = spec.features.get(name)
+    if per_feature is not None and per_feature.get('threshold') is None:
+      plan.skipped[name] = f'turned off ({kind}.features.{name})'
+      continue
+    if c is None or b is None:
+      plan.skipped[name] = ('not in this span' if c is None else
+                            'not in the baseline span')
+      continue
+    what = feature_meta.kind_of(c) or feature_meta.kind_of(b)
+    if c.HasField('struct_stats') or what == arrow_types.STRUCT:
+      plan.skipped[name] = 'record: its fields are compared one by one'
+      continue
+    if per_feature is None:
+      if what in arrow_types.TIME_KINDS:
+        plan.skipped[name] = (f'{what}: event time moves between spans '
+                              f'(see the event_time check)')
+        continue
+      if name in spec.exclude:
+        plan.skipped[name] = f'excluded ({kind}.exclude)'
+        continue
+      reason = identifier_reason(c, spec.max_unique_ratio)
+      if reason:
+        plan.skipped[name] = reason
+        continue
+    if not _present(c) or not _present(b):
+      plan.skipped[name] = ('no values in this span' if not _present(c) else
+                            'no values in the baseline span')
+      continue
+    sf = in_schema.get(name)
+    from_schema = _schema_comparator(sf, kind)
+    numeric = not _is_categorical(sf, c)
+    if from_schema is not None:
+      metric, threshold = from_schema
+    elif per_feature is not None:
+      metric = per_feature.get('metric') or (
+          spec.numeric_metric if numeric else spec.categorical_metric)
+      threshold = float(per_feature['threshold'])
+    else:
+      metric = spec.numeric_metric if numeric else spec.categorical_metric
+      threshold = (spec.numeric_threshold if numeric else
+                   spec.categorical_threshold)
+    if metric not in ALL_METRICS:
+      raise UserError(f'{kind}.features.{name}.metric={metric!r}: '
+                      f'expected one of {", ".join(ALL_METRICS)}')
+    if metric in metrics.OWN_METRICS and not numeric:
+      raise UserError(f'{kind}: {metric} needs a numeric feature; '
+                      f'{name!r} is categorical (use L_INFTY or '
+                      f'JENSEN_SHANNON_DIVERGENCE)')
+    _route(plan, name, metric, threshold, c, b, spec, kind,
+           explicit=from_schema is not None or per_feature is not None)
+  return plan
+
+
+def _route(plan: ComparisonPlan, name: str, metric: str, threshold: float,
+           c, b, spec: ComparisonSpec, kind: str, explicit: bool) -> None:
+  """Puts one feature's comparison where it can really be computed.
+
+  L-infinity, Jensen-Shannon, PSI and Wasserstein are measured here from
+  the stored statistics (TFDV's own L-infinity reads string statistics
+  only, so it measures 0 for integers; its Jensen-Shannon rebins equal-width
+  histograms, which an outlier stretches: 0.3 between random halves of a
+  real table). TFDV keeps NORMALIZED_ABSOLUTE_DIFFERENCE.
+  """
+  strings = c.HasField('string_stats') and b.HasField('string_stats')
+  numbers = c.HasField('num_stats') and b.HasField('num_stats')
+  counted = (feature_meta.value_counts(c) is not None and
+             feature_meta.value_counts(b) is not None)
+  if not (strings or numbers):
+    plan.skipped[name] = ('types differ between the span and the baseline '
+                          '(see the schema check)')
+    return
+  if metric == 'L_INFTY':
+    if strings or counted:
+      plan.own[name] = (metric, threshold)
+    elif explicit:
+      plan.skipped[name] = (
+          f'L_INFTY compares value shares, and {name!r} has more than '
+          f'stats.max_categorical_values distinct numbers on one side; '
+          f'use JENSEN_SHANNON_DIVERGENCE, PSI or WASSERSTEIN')
+    else:
+      # Categorical by the schema, but too many distinct values now to
+      # count them: the decile bins still give a real distance.
+      _route(plan, name, spec.numeric_metric, spec.numeric_threshold, c, b,
+             spec, kind, explicit=True)
+    return
+  if metric == 'NORMALIZED_ABSOLUTE_DIFFERENCE':
+    if len(c.path.step) <= 1:
+      plan.tfdv[name] = (metric, threshold)
+    else:
+      plan.skipped[name] = f'{metric} is measured for top-level features only'
+    return
+  plan.own[name] = (metric, threshold)
+
+
+def with_comparators(schema: schema_pb2.Schema, plan: ComparisonPlan,
+                     kind: str) -> schema_pb2.Schema:
+  """A copy of ``schema`` with TFDV's drift (or skew) comparators set exactly
+  on the features the plan gives TFDV, and cleared everywhere else."""
   out = copy.deepcopy(schema)
-  chosen = compared_features(out, stats, spec, kind)
+
+  def clear(features):
+    for feature in features:
+      feature.ClearField(f'{kind}_comparator')
+      if feature.HasField('struct_domain'):
+        clear(feature.struct_domain.feature)
+
+  clear(out.feature)
   for feature in out.feature:
-    metric, threshold = chosen.get(feature.name, (None, None))
-    if metric in METRICS:
+    if feature.name in plan.tfdv:
+      metric, threshold = plan.tfdv[feature.name]
       comparator = getattr(feature, f'{kind}_comparator')
       getattr(comparator, METRICS[metric]).threshold = threshold
   return out
 
 
-def compared_features(schema: schema_pb2.Schema,
-                      stats: statistics_pb2.DatasetFeatureStatisticsList,
-                      spec: ComparisonSpec, kind: str):
-  """{feature name: (metric, threshold)} for every feature to compare.
-
-  Features whose comparator the schema already sets are left to it.
-  """
-  overall = {statistics.feature_path(f): f
-             for f in statistics.overall(stats).features}
-  chosen = {}
-  for feature in schema.feature:
-    if _has_threshold(getattr(feature, f'{kind}_comparator')):
-      continue
-    fstats = overall.get(feature.name)
-    per_feature = spec.features.get(feature.name)
-    if per_feature is not None:
-      metric = per_feature.get('metric') or _default_metric(feature, spec)
-      threshold = per_feature.get('threshold')
-      if threshold is None:
-        continue
-    else:
-      if feature.name in spec.exclude or fstats is None or (
-          is_identifier_like(fstats, spec.max_unique_ratio)):
-        continue
-      metric = _default_metric(feature, spec)
-      threshold = (spec.numeric_threshold if _is_numeric(feature)
-                   else spec.categorical_threshold)
-    if metric not in ALL_METRICS:
-      raise UserError(f'{kind}.features.{feature.name}.metric={metric!r}: '
-                      f'expected one of {", ".join(ALL_METRICS)}')
-    if metric in metrics.OWN_METRICS and not _is_numeric(feature):
-      raise UserError(f'{kind}: {metric} needs a numeric feature; '
-                      f'{feature.name!r} is categorical (use L_INFTY or '
-                      f'JENSEN_SHANNON_DIVERGENCE)')
-    chosen[feature.name] = (metric, float(threshold))
-  return chosen
-
-
-def own_metric_rows(stats, baseline, schema, spec: ComparisonSpec, kind: str,
+def own_metric_rows(stats, baseline, plan: ComparisonPlan,
+                    spec: ComparisonSpec, kind: str,
                     where: Mapping[str, str], schema_version: Optional[int]):
-  """(anomaly rows, measurement rows) of the PSI / Wasserstein comparisons.
+  """(anomaly rows, measurement rows) of the comparisons measured here.
 
-  Computed here from the stored histograms, for the whole span and every
-  slice both sides have (with at least ``min_slice_examples`` examples).
+  For the whole span and every slice both sides have (with at least
+  ``min_slice_examples`` examples).
   """
-  own = {name: mt for name, mt in compared_features(schema, stats, spec,
-                                                     kind).items()
-         if mt[0] in metrics.OWN_METRICS}
   anomalies, measurements = [], []
-  if not own:
+  if not plan.own:
     return anomalies, measurements
   current = _common_slices(stats, baseline, spec.min_slice_examples)
   base = {statistics.slice_name(d): d for d in baseline.datasets}
@@ -166,41 +321,99 @@ def own_metric_rows(stats, baseline, schema, spec: ComparisonSpec, kind: str,
                      for f in base[slice_name].features}
     for feature in dataset.features:
       name = statistics.feature_path(feature)
-      if name not in own or name not in base_features:
+      if name not in plan.own or name not in base_features:
         continue
-      metric, threshold = own[name]
-      value = metrics.measure(metric, feature, base_features[name])
-      if value is None:
-        continue
-      measurements.append({
+      metric, threshold = plan.own[name]
+      measured = metrics.measure(metric, feature, base_features[name],
+                                 spec.noise_alpha)
+      value = measured.value
+      over = value is not None and value > threshold
+      row = {
           'slice': slice_name, 'feature': name, 'check': kind,
           'metric': metric, 'value': value, 'threshold': threshold,
-          'is_anomaly': value > threshold,
+          'is_anomaly': over and not measured.within_noise,
           'baseline_split': where.get('split'),
-          'baseline_span': where.get('span')})
-      if value > threshold:
-        row = _row(kind, slice_name, name, metrics.ANOMALY_TYPES[metric],
-                   'ERROR', metrics.describe(metric, value, threshold, where),
-                   schema_version, where)
-        row.update(metric=metric, value=value, threshold=threshold)
-        anomalies.append(row)
+          'baseline_span': where.get('span'), 'note': None}
+      if value is None:
+        row['note'] = (f'{metric} not computed: the statistics of one side '
+                       f'lack what it needs (no values, or no histogram)')
+      elif over and measured.within_noise:
+        row['note'] = measured.noise_note()
+      measurements.append(row)
+      if row['is_anomaly']:
+        anomaly = _row(kind, slice_name, name, metrics.ANOMALY_TYPES[metric],
+                       'ERROR', metrics.describe(metric, value, threshold,
+                                                 where),
+                       schema_version, where)
+        anomaly.update(metric=metric, value=value, threshold=threshold)
+        anomalies.append(anomaly)
   return anomalies, measurements
 
 
-def _has_threshold(comparator: schema_pb2.FeatureComparator) -> bool:
-  return any(comparator.HasField(f) for f in METRICS.values())
+def not_compared_rows(stats, baseline, plan: ComparisonPlan,
+                      spec: ComparisonSpec, kind: str,
+                      where: Mapping[str, str]) -> List[Dict[str, Any]]:
+  """``drift_skew`` rows saying what was not compared, and why.
+
+  One per feature of the whole span, and one per slice left out (too small
+  on a side, or missing from one side).
+  """
+  def row(slice_name, feature, note):
+    return {'slice': slice_name, 'feature': feature, 'check': kind,
+            'metric': None, 'value': None, 'threshold': None,
+            'is_anomaly': False, 'baseline_split': where.get('split'),
+            'baseline_span': where.get('span'), 'note': note}
+
+  rows = [row('', name, reason) for name, reason in sorted(
+      plan.skipped.items())]
+  sizes = {statistics.slice_name(d): d.num_examples for d in stats.datasets}
+  base_sizes = {statistics.slice_name(d): d.num_examples
+                for d in baseline.datasets}
+  for name in sorted(set(sizes) | set(base_sizes)):
+    if not name:
+      continue
+    if name not in base_sizes or name not in sizes:
+      rows.append(row(name, '', 'slice not in the baseline span'
+                      if name not in base_sizes else 'slice not in this span'))
+    elif min(sizes[name], base_sizes[name]) < spec.min_slice_examples:
+      rows.append(row(name, '', (
+          f'slice too small to compare: {sizes[name]} examples here, '
+          f'{base_sizes[name]} in the baseline (min_slice_examples '
+          f'{spec.min_slice_examples})')))
+  return rows
+
+
+def compare(kind: str, stats, baseline, schema: schema_pb2.Schema,
+            environment: str, spec: ComparisonSpec, where: Mapping[str, str],
+            redact: 'Redactor', schema_version: Optional[int]):
+  """One drift or skew comparison, whole span and slices.
+
+  Returns (TFDV's anomalies proto, anomaly rows, measurement rows): every
+  distance measured, by TFDV or here, and a row for what was not compared.
+  """
+  plan = plan_comparisons(schema, stats, baseline, spec, kind)
+  with_thresholds = with_comparators(schema, plan, kind)
+  check = check_drift if kind == 'drift' else check_skew
+  found = check(stats, baseline, with_thresholds, environment,
+                spec.min_slice_examples)
+  rows = anomaly_rows(found, kind, redact, schema_version, where,
+                      comparator_only=True)
+  measurements = measurement_rows(found, kind, where)
+  own_rows, own_measurements = own_metric_rows(
+      stats, baseline, plan, spec, kind, where, schema_version)
+  return found, rows + own_rows, (
+      measurements + own_measurements +
+      not_compared_rows(stats, baseline, plan, spec, kind, where))
 
 
 def _is_numeric(feature: schema_pb2.Feature) -> bool:
+  """Numeric by the schema: INT or FLOAT without a categorical domain."""
   has_string_domain = feature.WhichOneof('domain_info') in (
       'domain', 'string_domain', 'bool_domain')
-  return feature.type in (schema_pb2.INT, schema_pb2.FLOAT) and (
-      not has_string_domain)
-
-
-def _default_metric(feature: schema_pb2.Feature, spec: ComparisonSpec) -> str:
-  return spec.numeric_metric if _is_numeric(feature) else (
-      spec.categorical_metric)
+  categorical_int = (feature.WhichOneof('domain_info') == 'int_domain' and
+                     feature.int_domain.is_categorical)
+  return feature.type in (schema_pb2.INT, schema_pb2.FLOAT) and not (
+      has_string_domain or categorical_int)
 
 
 def _slice_prefix(name: str) -> str:
