@@ -33,6 +33,16 @@ def _time_lines(span: SpanStatistics, limit: int = 3) -> list:
   return lines
 
 
+def _rows_line(span: SpanStatistics) -> str:
+  line = (f'  rows:       {span.num_examples:,} read, {span.num_malformed:,} '
+          f'malformed' + (f' (kept in {span.store.dead_letter_dir})'
+                          if span.dead_letters else ''))
+  if span.num_values_as_text:
+    line += (f'; {span.num_values_as_text:,} JSON values of another type '
+             f'read as text')
+  return line
+
+
 def stats_summary(span: SpanStatistics, warehouse_path: str) -> str:
   overall = span.overall
   features = list(overall.features)
@@ -49,9 +59,7 @@ def stats_summary(span: SpanStatistics, warehouse_path: str) -> str:
   lines = [
       f'stats: dataset={key["dataset"]} split={key["split"]} '
       f'span={key["span"]} run_id={span.run_id}',
-      f'  rows:       {span.num_examples:,} read, {span.num_malformed:,} '
-      f'malformed' + (f' (kept in {span.store.dead_letter_dir})'
-                      if span.dead_letters else ''),
+      _rows_line(span),
       f'  features:   {len(features)} ({numeric} numeric, '
       f'{len(features) - numeric} categorical); slices: {len(slices)}',
   ]
@@ -74,9 +82,7 @@ def validate_summary(span: SpanStatistics, warehouse_path: str,
   lines = [
       f'validate: dataset={key["dataset"]} split={key["split"]} '
       f'span={key["span"]} run_id={span.run_id}',
-      f'  rows:       {span.num_examples:,} read, {span.num_malformed:,} '
-      f'malformed' + (f' (kept in {span.store.dead_letter_dir})'
-                      if span.dead_letters else ''),
+      _rows_line(span),
       f'  schema:     version {schema_version}',
   ]
   lines += _time_lines(span)

@@ -152,12 +152,15 @@ def _write_jsonl(path, rows):
       f.write(json.dumps(row) + '\n')
 
 
-def _stats_of(tmp_path, pattern, name='mixed'):
+def _stats_of(tmp_path, pattern, name='mixed', capsys=None):
   store = tmp_path / f'store-{name}'
   code = stats_job.run(make_cfg('stats', [
       f'dataset.name={name}', f'dataset.path={pattern}', 'span=s',
       f'store.root={store}']))
   assert code == 0
+  if capsys is not None:
+    assert '200 JSON values of another type read as text' in (
+        capsys.readouterr().out)
   span = artifacts.SpanArtifacts(str(store), name, 'train', 's')
   stats = span.load_stats()
   return ({statistics.feature_path(f): f
@@ -165,11 +168,13 @@ def _stats_of(tmp_path, pattern, name='mixed'):
           artifacts.read_json(span.run_path), span)
 
 
-def test_jsonl_mixed_types_resolve_the_same_way_every_time(tmp_path):
+def test_jsonl_mixed_types_resolve_the_same_way_every_time(tmp_path,
+                                                           capsys):
   rows = [{'weight': 5 if i % 3 else '5 kg', 'score': i if i % 2 else i + .5,
            'ok': i % 2 == 0, 'meta': {'v': i}} for i in range(300)]
   _write_jsonl(tmp_path / 'a.jsonl', rows)
-  first, run, _ = _stats_of(tmp_path, tmp_path / 'a.jsonl', 'one')
+  # 'weight' is 5 in 200 rows and '5 kg' in 100: the 200 numbers counted.
+  first, run, _ = _stats_of(tmp_path, tmp_path / 'a.jsonl', 'one', capsys)
   again, _, _ = _stats_of(tmp_path, tmp_path / 'a.jsonl', 'two')
   assert run['num_examples'] == 300 and run['num_malformed'] == 0
   # Numbers and text in one field: text, the numbers as their JSON text.

@@ -523,24 +523,18 @@ def _cast_lenient(col, target):
                     type=target)
 
 
+_TYPE_WORDS = {
+    arrow_types.INT: 'an integer', arrow_types.FLOAT: 'a number',
+    arrow_types.BOOL: 'a boolean', arrow_types.TIMESTAMP: 'a timestamp',
+    arrow_types.DATE: 'a date', arrow_types.TIME_OF_DAY: 'a time of day',
+    arrow_types.DURATION: 'a duration', arrow_types.STRUCT: 'a record',
+}
+
+
 def _type_word(t: pa.DataType) -> str:
-  if pa.types.is_integer(t):
-    return 'an integer'
-  if pa.types.is_floating(t):
-    return 'a number'
-  if pa.types.is_boolean(t):
-    return 'a boolean'
-  if pa.types.is_timestamp(t):
-    return 'a timestamp'
-  if pa.types.is_date(t):
-    return 'a date'
-  if pa.types.is_time(t):
-    return 'a time of day'
-  if pa.types.is_struct(t):
-    return 'a record'
   if pa.types.is_large_list(t) or pa.types.is_list(t):
     return 'a list'
-  return str(t)
+  return _TYPE_WORDS.get(arrow_types.kind(t), str(t))
 
 
 def to_tfdv_batch(table: pa.Table) -> pa.RecordBatch:

@@ -53,6 +53,8 @@ class SpanStatistics:
   num_files: int
   dead_letters: List[str]
   started: float
+  # JSON values of another type in a text field, read as their JSON text
+  num_values_as_text: int = 0
   # {feature: {pattern: matching values, '_scanned': values looked at}}
   pii_counts: Dict[str, Dict[str, int]] = dataclasses.field(
       default_factory=dict)
@@ -261,6 +263,7 @@ def compute(cfg: DictConfig) -> SpanStatistics:
       run_id=plan.run_id, run_ts=plan.run_ts, key=key, store=plan.store,
       scratch=scratch, stats=stats, num_examples=_num_examples(stats),
       num_malformed=counters.get('rows_malformed', 0),
+      num_values_as_text=counters.get('values_as_text', 0),
       num_files=counters.get('files_read', 0), dead_letters=dead,
       started=plan.started, pii_counts=read_pii_counts(scratch))
   if out.num_examples == 0:
