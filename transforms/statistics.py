@@ -75,6 +75,7 @@ def stats_options(*, num_top_values: int, num_rank_histogram_buckets: int,
                   num_histogram_buckets: int,
                   num_quantiles_histogram_buckets: int, epsilon: float,
                   sample_rate: Optional[float] = None,
+                  sketch_top_values: bool = True,
                   label_feature: Optional[str] = None,
                   slices: Sequence[SliceSpec] = (),
                   columns: Sequence[str] = (),
@@ -89,6 +90,9 @@ def stats_options(*, num_top_values: int, num_rank_histogram_buckets: int,
   functions = slice_functions(slices, columns)
   return tfdv.StatsOptions(
       generators=list(generators) or None,
+      # Sketches (config stats.top_values) merge in the combiner instead of
+      # shuffling one record per distinct value.
+      use_sketch_based_topk_uniques=sketch_top_values,
       label_feature=label_feature or None,
       sample_rate=sample_rate,
       num_top_values=num_top_values,
