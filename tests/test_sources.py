@@ -190,3 +190,25 @@ def test_batches_cross_stages_as_arrow_not_pickle(tmp_path):
   assert again.equals(batch)
   assert again.schema == batch.schema  # large_list columns survive
   assert coder.estimate_size(batch) == batch.nbytes
+
+
+@pytest.mark.parametrize('fmt', ['parquet', 'csv', 'jsonl'])
+def test_wide_rows_make_smaller_batches_by_bytes(tmp_path, fmt):
+  """200 numeric columns (1.6 kB a row): batches of at most ~1 MiB each."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  df = pd.DataFrame(rng.normal(size=(3000, 200)),
+                    columns=[f'c{i}' for i in range(200)])
+  path = tmp_path / f'wide.{fmt}'
+  if fmt == 'parquet':
+    df.to_parquet(path, index=False)
+  elif fmt == 'csv':
+    df.to_csv(path, index=False)
+  else:
+    df.to_json(path, orient='records', lines=True)
+  rows, bad, sizes = _read(_spec(path, fmt, batch_bytes=1 << 20))
+  assert len(rows) == 3000 and bad == []
+  # 1 MiB / (200 x 8 bytes) = 655 rows; JSON text is cut at a quarter.
+  assert max(sizes) <= 700 and sum(sizes) == 3000
+  assert len(sizes) >= 5

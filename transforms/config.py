@@ -122,6 +122,7 @@ def dataset_spec(cfg: DictConfig) -> sources.DatasetSpec:
       path=path,
       format=fmt,
       batch_size=_positive_int(cfg, 'stats.batch_size'),
+      batch_bytes=_batch_bytes(cfg),
       delimiter=delimiter,
       encoding=encoding,
       header=bool(csv.get('header', True)),
@@ -166,6 +167,12 @@ def _csv_dialect(csv: Dict[str, Any]
   return delimiter, quote_char, encoding
 
 
+def _batch_bytes(cfg: DictConfig) -> int:
+  if get(cfg, 'stats.batch_mib', required=False) is None:
+    return sources.DatasetSpec.batch_bytes
+  return _positive_int(cfg, 'stats.batch_mib') << 20
+
+
 def _bigquery_spec(cfg: DictConfig) -> sources.DatasetSpec:
   from transforms import bigquery_source  # pylint: disable=g-import-not-at-top
   table = get(cfg, 'dataset.table', required=False)
@@ -183,6 +190,7 @@ def _bigquery_spec(cfg: DictConfig) -> sources.DatasetSpec:
       path=f'bigquery:{table}' if table else 'bigquery:dataset.query',
       format='bigquery',
       batch_size=_positive_int(cfg, 'stats.batch_size'),
+      batch_bytes=_batch_bytes(cfg),
       columns=tuple(columns), query=query, bigquery_method=method)
 
 

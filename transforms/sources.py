@@ -62,6 +62,9 @@ class DatasetSpec:
   path: str
   format: str
   batch_size: int = 100_000
+  # Batches are also cut at about this many bytes of Arrow data, so that a
+  # wide table (500 columns) does not make 100k-row batches of 400 MB.
+  batch_bytes: int = 64 << 20
   # CSV. delimiter / quote_char None: detected from the first file of the
   # span (resolve_csv_dialect); read as ',' / '"' where nothing was detected.
   delimiter: Optional[str] = None
@@ -582,17 +585,30 @@ class RecordBatchCoder(beam.coders.Coder):
 beam.coders.registry.register_coder(pa.RecordBatch, RecordBatchCoder)
 
 
-class _Rebatcher:
-  """Collects tables and hands back tables of exactly ``size`` rows."""
+def rows_per_batch(max_rows: int, max_bytes: int, bytes_per_row: float) -> int:
+  """Rows of a batch: at most ``max_rows`` and about ``max_bytes``."""
+  if bytes_per_row <= 0:
+    return max_rows
+  return max(1, min(max_rows, int(max_bytes // bytes_per_row)))
 
-  def __init__(self, size: int):
+
+class _Rebatcher:
+  """Collects tables and hands back tables of ``size`` rows, or fewer rows
+  when that many would exceed ``max_bytes`` (sized on the first table)."""
+
+  def __init__(self, size: int, max_bytes: Optional[int] = None):
     self._size = size
+    self._max_bytes = max_bytes
     self._parts: List[pa.Table] = []
     self._rows = 0
 
   def add(self, table: pa.Table) -> Iterator[pa.Table]:
     if table.num_rows == 0:
       return
+    if self._max_bytes and not self._parts and self._rows == 0:
+      self._size = rows_per_batch(self._size, self._max_bytes,
+                                  table.nbytes / table.num_rows)
+      self._max_bytes = None  # sized once, on the first rows of the unit
     self._parts.append(table)
     self._rows += table.num_rows
     while self._rows >= self._size:
@@ -616,6 +632,9 @@ class _ReadFileFn(beam.DoFn):
   """Base DoFn: a unit of work (a file) in, canonical RecordBatches and
   malformed rows out. Subclasses implement ``read_blocks``."""
 
+  # A progress.Tracker (set by ReadSpan on local runs), or None.
+  _tracker = None
+
   def __init__(self, spec: DatasetSpec, schema: pa.Schema):
     self._spec = spec
     self._schema = schema
@@ -626,7 +645,7 @@ class _ReadFileFn(beam.DoFn):
   def process(self, item):
     path = item[0] if isinstance(item, tuple) else item
     conformer = _Conformer(self._schema)
-    rebatcher = _Rebatcher(self._spec.batch_size)
+    rebatcher = _Rebatcher(self._spec.batch_size, self._spec.batch_bytes)
     self._units.inc()
     for table, bad in self.read_blocks(item):
       if bad:
@@ -644,9 +663,17 @@ class _ReadFileFn(beam.DoFn):
         yield self._emit(out)
     for out in rebatcher.flush():
       yield self._emit(out)
+    if self._tracker is not None:
+      self._tracker.add(units=1)
+
+  def finish_bundle(self):
+    if self._tracker is not None:
+      self._tracker.flush()
 
   def _emit(self, table: pa.Table) -> pa.RecordBatch:
     self._rows.inc(table.num_rows)
+    if self._tracker is not None:
+      self._tracker.add(rows=table.num_rows)
     return to_tfdv_batch(table)
 
   def read_blocks(self, item) -> Iterator[Tuple[pa.Table, list]]:
@@ -733,6 +760,9 @@ class _ReadJsonLinesFn(_ReadFileFn):
 
   def read_blocks(self, path):
     rows, numbers, bad = [], [], []
+    # Parsed JSON objects take several times their text's size: cut blocks
+    # at a quarter of batch_bytes of text too.
+    limit, text_bytes = self._spec.batch_size, 0
     for number, line in enumerate(_lines(path), start=1):
       if not line.strip():
         continue
@@ -747,9 +777,10 @@ class _ReadJsonLinesFn(_ReadFileFn):
         continue
       rows.append(value)
       numbers.append(number)
-      if len(rows) >= self._spec.batch_size:
+      text_bytes += len(line)
+      if len(rows) >= limit or text_bytes >= self._spec.batch_bytes // 4:
         yield self._to_table(path, rows, numbers, bad)
-        rows, numbers, bad = [], [], []
+        rows, numbers, bad, text_bytes = [], [], [], 0
     if rows or bad:
       yield self._to_table(path, rows, numbers, bad)
 
@@ -804,7 +835,14 @@ def _json_column(name: str, values: List, target: pa.DataType,
 
 
 class _ListParquetRowGroupsFn(beam.DoFn):
-  """Path in, (path, row group) out: row groups are Parquet's unit of work."""
+  """Path in, (path, row group) out: row groups are Parquet's unit of work.
+
+  ``tracker`` (progress.Tracker or None) counts the row groups listed: the
+  total that progress lines count the row groups read against.
+  """
+
+  def __init__(self, tracker=None):
+    self._tracker = tracker
 
   def process(self, path: str):
     with _open_binary(path) as f:
@@ -813,19 +851,45 @@ class _ListParquetRowGroupsFn(beam.DoFn):
       except Exception as e:
         raise UserError(f'{path}: not a readable Parquet file '
                         f'({_first_line(e)})') from e
+    if self._tracker is not None:
+      self._tracker.add(listed=n)
     for i in range(n):
       yield path, i
 
+  def finish_bundle(self):
+    if self._tracker is not None:
+      self._tracker.flush()
+
+
+class _TrackRowsFn(beam.DoFn):
+  """Batches in and out unchanged, their rows counted for progress lines
+  (sources whose reader is not ours: TFRecord, BigQuery)."""
+
+  def __init__(self, tracker):
+    self._tracker = tracker
+
+  def process(self, batch: pa.RecordBatch):
+    self._tracker.add(rows=batch.num_rows)
+    yield batch
+
+  def finish_bundle(self):
+    self._tracker.flush()
+
 
 class _ReadParquetRowGroupFn(_ReadFileFn):
-  """Reads one (path, row group) in batches of ``batch_size`` rows."""
+  """Reads one (path, row group) in batches of ``batch_size`` rows, fewer
+  when the row group's size says they would exceed ``batch_bytes``."""
 
   def read_blocks(self, item):
     path, row_group = item
     columns = [f.name for f in self._schema] or None
     with _open_binary(path) as f:
       pf = pq.ParquetFile(f)
-      for batch in pf.iter_batches(batch_size=self._spec.batch_size,
+      meta = pf.metadata.row_group(row_group)
+      # Uncompressed bytes in the file; Arrow's in memory are of that order.
+      rows = rows_per_batch(self._spec.batch_size, self._spec.batch_bytes,
+                            meta.total_byte_size / max(meta.num_rows, 1))
+      for batch in pf.iter_batches(batch_size=rows,
                                    row_groups=[row_group], columns=columns,
                                    use_threads=False):
         yield pa.Table.from_batches([batch]), []
@@ -836,35 +900,44 @@ class ReadSpan(beam.PTransform):
 
   Input: the pipeline root. Output: a dict of two PCollections: ``batches``,
   canonical ``pa.RecordBatch``es, and ``malformed``, JSON text of each row
-  that could not be read.
+  that could not be read. ``tracker``: a progress.Tracker that the readers
+  report to (local runs; transforms/progress.py), or None.
   """
 
-  def __init__(self, spec: DatasetSpec, schema: pa.Schema):
+  def __init__(self, spec: DatasetSpec, schema: pa.Schema, tracker=None):
     super().__init__()
     self._spec = spec
     self._schema = schema
+    self._tracker = tracker
 
   def expand(self, pbegin):
     spec = self._spec
-    if spec.format == 'tfrecord':
-      return self._expand_tfrecord(pbegin)
-    if spec.format == 'bigquery':
-      from transforms import bigquery_source  # pylint: disable=g-import-not-at-top
-      return pbegin | 'ReadBigQuery' >> bigquery_source.ReadBigQuery(
-          spec.query, spec.batch_size, spec.bigquery_method)
+    if spec.format in ('tfrecord', 'bigquery'):
+      if spec.format == 'tfrecord':
+        out = self._expand_tfrecord(pbegin)
+      else:
+        from transforms import bigquery_source  # pylint: disable=g-import-not-at-top
+        out = pbegin | 'ReadBigQuery' >> bigquery_source.ReadBigQuery(
+            spec.query, spec.batch_size, spec.bigquery_method)
+      if self._tracker is not None:
+        out = dict(out, batches=out['batches'] | 'TrackRows' >> beam.ParDo(
+            _TrackRowsFn(self._tracker)).with_output_types(pa.RecordBatch))
+      return out
     paths = (pbegin
              | 'MatchFiles' >> fileio.MatchFiles(spec.path)
              | 'Paths' >> beam.Map(lambda m: m.path)
              | 'SkipHidden' >> beam.Filter(lambda p: not _is_hidden(p)))
     if spec.format == 'parquet':
       work = (paths
-              | 'ListRowGroups' >> beam.ParDo(_ListParquetRowGroupsFn())
+              | 'ListRowGroups' >> beam.ParDo(
+                  _ListParquetRowGroupsFn(self._tracker))
               | 'SpreadRowGroups' >> beam.Reshuffle())
       fn = _ReadParquetRowGroupFn(spec, self._schema)
     else:
       work = paths | 'SpreadFiles' >> beam.Reshuffle()
       fn = (_ReadCsvFn if spec.format == 'csv' else _ReadJsonLinesFn)(
           spec, self._schema)
+    fn._tracker = self._tracker  # pylint: disable=protected-access
     out = work | 'ReadFiles' >> beam.ParDo(fn).with_output_types(
         pa.RecordBatch).with_outputs(MALFORMED_TAG, main='batches')
     return {'batches': out.batches, 'malformed': out[MALFORMED_TAG]}
