@@ -1,8 +1,10 @@
-"""Top values and distinct counts: sketches by default, exact where they can be.
+"""Top values and distinct counts: sketches where identifiers need them.
 
-stats.top_values=sketch (the default) uses TFDV's Misra-Gries and KMV
-sketches; stats.top_values=exact shuffles one record per distinct value. On a
-feature with fewer distinct values than the sketches hold, both give the same
+stats.top_values=sketch uses TFDV's Misra-Gries and KMV sketches;
+stats.top_values=exact shuffles one record per distinct value; auto (the
+default) takes sketches when a text column of the first file's first rows
+has more distinct values than the sketch counts exactly. On a feature with
+fewer distinct values than the sketches hold, both give the same
 statistics, so schema inference, L-infinity drift and the report do not
 change; on an identifier column the sketch estimates the distinct count.
 """
@@ -54,10 +56,24 @@ def test_sketch_equals_exact_below_its_size_and_estimates_ids(tmp_path):
   assert sketch['carat'].num_stats.mean == exact['carat'].num_stats.mean
 
 
+@pytest.mark.parametrize('fmt', ['parquet', 'csv', 'jsonl'])
+def test_auto_takes_sketches_only_for_identifier_columns(tmp_path, fmt):
+  from transforms import span_stats  # pylint: disable=g-import-not-at-top
+  chosen = {}
+  for name in ('planes', 'penguins'):  # planes has tailnum, an id
+    path = corpus.materialize(name, fmt, tmp_path / name)
+    plan = span_stats.plan_pass(make_cfg('stats', [
+        f'dataset.name={name}', f'dataset.path={path}', 'span=s',
+        f'store.root={tmp_path}/store']))
+    # Sketches replace TFDV's default generators.
+    chosen[name] = not plan.stats_options.add_default_generators
+  assert chosen == {'planes': True, 'penguins': False}
+
+
 def test_bad_top_values_setting_is_one_line(tmp_path):
   from transforms.errors import UserError  # pylint: disable=g-import-not-at-top
   with pytest.raises(UserError, match=r'^stats.top_values=.approx.: expected '
-                                      r'sketch or exact$'):
+                                      r'auto, sketch or exact$'):
     stats_job.run(make_cfg('stats', [
         'dataset.name=s', 'dataset.path=/nonexistent.csv', 'span=s',
         f'store.root={tmp_path}', 'stats.top_values=approx']))

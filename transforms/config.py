@@ -285,12 +285,14 @@ def stats_settings(cfg: DictConfig) -> Dict[str, Any]:
   epsilon = get(cfg, 'stats.epsilon')
   if not isinstance(epsilon, (int, float)) or not 0 < epsilon < 1:
     raise UserError(f'stats.epsilon={epsilon!r}: expected a number in (0, 1)')
-  top_values = get(cfg, 'stats.top_values', required=False) or 'sketch'
-  if top_values not in ('sketch', 'exact'):
-    raise UserError(f'stats.top_values={top_values!r}: expected sketch or '
-                    f'exact')
+  top_values = get(cfg, 'stats.top_values', required=False) or 'auto'
+  if top_values not in ('auto', 'sketch', 'exact'):
+    raise UserError(f'stats.top_values={top_values!r}: expected auto, sketch '
+                    f'or exact')
   return {
-      'sketch_top_values': top_values == 'sketch',
+      # None: decided per span from the first file (span_stats.plan_pass).
+      'sketch_top_values': {'auto': None, 'sketch': True,
+                            'exact': False}[top_values],
       'num_top_values': _positive_int(cfg, 'stats.num_top_values'),
       'num_rank_histogram_buckets': _positive_int(
           cfg, 'stats.num_rank_histogram_buckets'),

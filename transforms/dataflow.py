@@ -257,6 +257,29 @@ def pipeline_options(cfg: DictConfig) -> PipelineOptions:
       flags=[], **{k: v for k, v in options.items() if v is not None})
 
 
+def console_url(project: str, region: str, job_id: str) -> str:
+  """The Dataflow monitoring page of a job."""
+  return (f'https://console.cloud.google.com/dataflow/jobs/{region}/{job_id}'
+          f'?project={project}')
+
+
+def log_console_link(result, options: PipelineOptions) -> Optional[str]:
+  """Logs the console link of the job ``pipeline.run()`` just created.
+
+  ``result``: what ``run()`` returned; only a DataflowRunner result that
+  created a job has one (not a dry run, not a template launch, not the
+  DirectRunner). Returns the link, or None. (Beam logs it too, but at INFO
+  under ``apache_beam``, which the jobs keep at WARNING.)
+  """
+  if not getattr(result, 'has_job', False):
+    return None
+  gcp = options.view_as(GoogleCloudOptions)
+  url = console_url(gcp.project, gcp.region, result.job_id())
+  _log.info('Dataflow job %s (%s) started: %s', result.job_id(),
+            gcp.job_name, url)
+  return url
+
+
 # ----------------------------------------------------------------------------
 # Dry runs
 

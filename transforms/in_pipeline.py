@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from transforms import artifacts
 from transforms import config
+from transforms import dataflow
 from transforms import sources
 from transforms import span_stats
 from transforms.errors import EmptySpanError, UserError
@@ -113,15 +114,17 @@ def launch(cfg: DictConfig, job: str, job_module: str, **kwargs) -> int:
                                   kwargs)
   template = plan.options.view_as(GoogleCloudOptions).template_location
   try:
-    result = plan.pipeline(then).run()
-    if template:
-      print(f'{job}: Dataflow job '
-            f'{plan.options.view_as(GoogleCloudOptions).job_name} written to '
-            f'{template}; Dataflow runs it. Its outcome (ok / blocking) will '
-            f'be in {plan.store.run_path} (run_id {plan.run_id}) and the '
-            f'runs table.')
-      return EXIT_OK
-    result.wait_until_finish()
+    with plan.reporter() as reporter:
+      result = plan.pipeline(then, tracker=reporter.tracker).run()
+      if template:
+        print(f'{job}: Dataflow job '
+              f'{plan.options.view_as(GoogleCloudOptions).job_name} written '
+              f'to {template}; Dataflow runs it. Its outcome (ok / blocking) '
+              f'will be in {plan.store.run_path} (run_id {plan.run_id}) and '
+              f'the runs table.')
+        return EXIT_OK
+      dataflow.log_console_link(result, plan.options)
+      result.wait_until_finish()
   except UserError:
     artifacts.delete_scratch(plan.scratch)
     raise

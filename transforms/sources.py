@@ -291,30 +291,54 @@ def _csv_parse_options(spec: DatasetSpec,
       quote_char=quote or False, invalid_row_handler=invalid_row_handler)
 
 
+# Bytes of a file's start that type inference (and the top-values probe)
+# parse: the first block of rows.
+_CSV_HEAD_BYTES = 1 << 20
+
+
+def _csv_head_table(spec: DatasetSpec, path: str,
+                    convert_options: pacsv.ConvertOptions
+                    ) -> Tuple[Optional[pa.Table], Optional[pa.Schema]]:
+  """The rows of the first ~1 MiB of a CSV file: (table, header-only schema).
+
+  The head is read into memory and parsed from there: pyarrow 10's streaming
+  reader over a Python file, dropped after its first batch, can deadlock
+  with its read-ahead thread (seen on a 33 MB file).
+  """
+  with _open_arrow_stream(path) as f:
+    head = f.read(_CSV_HEAD_BYTES)
+    complete = len(head) < _CSV_HEAD_BYTES or not f.read(1)
+  if not complete:
+    cut = head.rfind(b'\n')
+    head = head[:cut + 1] if cut >= 0 else head
+  reader = _open_csv_or_none(
+      pa.BufferReader(head),
+      read_options=_csv_read_options(spec, block_size=_CSV_HEAD_BYTES + 1),
+      parse_options=_csv_parse_options(spec, lambda row: 'skip'),
+      convert_options=convert_options)
+  if reader is None:
+    return None, None
+  batches = list(reader)
+  if not batches:
+    return None, reader.schema
+  return pa.Table.from_batches(batches), reader.schema
+
+
 def _infer_csv_schema(spec: DatasetSpec, path: str) -> pa.Schema:
   try:
-    with _open_arrow_stream(path) as f:
-      reader = _open_csv_or_none(
-          f,
-          read_options=_csv_read_options(spec, block_size=1 << 20),
-          parse_options=_csv_parse_options(spec, lambda row: 'skip'),
-          convert_options=pacsv.ConvertOptions(
-              null_values=list(spec.null_values), strings_can_be_null=True))
-      if reader is None:
-        return pa.schema([])
-      try:
-        first = reader.read_next_batch()
-      except StopIteration:
-        first = None
+    table, header = _csv_head_table(spec, path, pacsv.ConvertOptions(
+        null_values=list(spec.null_values), strings_can_be_null=True))
   except (UnicodeDecodeError, pa.ArrowInvalid) as e:
     error = _as_encoding_error(spec, path, e)
     if error is None:
       raise
     raise error from e
-  if first is None:
-    _check_one_column(spec, path, reader.schema.names, [])
-    return reader.schema
-  table = pa.Table.from_batches([first]).slice(0, _INFERENCE_ROWS)
+  if table is None:
+    if header is None:
+      return pa.schema([])
+    _check_one_column(spec, path, header.names, [])
+    return header
+  table = table.slice(0, _INFERENCE_ROWS)
   if table.num_columns == 1:
     _check_one_column(spec, path, table.column_names,
                       table.column(0).slice(0, 1000).to_pylist())
@@ -893,6 +917,52 @@ class _ReadParquetRowGroupFn(_ReadFileFn):
                                    row_groups=[row_group], columns=columns,
                                    use_threads=False):
         yield pa.Table.from_batches([batch]), []
+
+
+def high_cardinality_columns(spec: DatasetSpec, path: str, schema: pa.Schema,
+                             max_distinct: int, rows: int = 10_000
+                             ) -> List[str]:
+  """Text columns of the first ``rows`` rows of ``path`` that have more than
+  ``max_distinct`` distinct values, or more distinct values than half their
+  values (ids): where exact top-k counting shuffles a record per value."""
+  if spec.format == 'csv':  # the head only, parsed in memory
+    table, _ = _csv_head_table(spec, path, pacsv.ConvertOptions(
+        column_types=_all_strings_for(schema),
+        null_values=list(spec.null_values), strings_can_be_null=True))
+    if table is None:
+      return []
+    table = table.select([f.name for f in schema
+                          if pa.types.is_string(f.type) and
+                          f.name in table.column_names])
+  else:
+    fn = {'parquet': _ReadParquetRowGroupFn, 'jsonl': _ReadJsonLinesFn}[
+        spec.format](dataclasses.replace(spec, batch_size=rows), schema)
+    item = (path, 0) if spec.format == 'parquet' else path
+    blocks = fn.read_blocks(item)
+    try:
+      table, _ = next(iter(blocks))
+    except StopIteration:
+      return []
+    finally:
+      blocks.close()
+  table = table.slice(0, rows)
+  found = []
+  for name in table.column_names:
+    column = table.column(name)
+    if not (pa.types.is_string(column.type) or
+            pa.types.is_large_string(column.type) or
+            pa.types.is_binary(column.type) or
+            pa.types.is_large_binary(column.type) or
+            pa.types.is_dictionary(column.type)):
+      continue
+    values = column.drop_null()
+    if not len(values):
+      continue
+    distinct = len(pc.unique(values))
+    if distinct > max_distinct or (len(values) >= 100 and
+                                   distinct > len(values) / 2):
+      found.append(name)
+  return found
 
 
 class ReadSpan(beam.PTransform):

@@ -28,6 +28,7 @@ from transforms import config
 from transforms import dataflow
 from transforms import feature_meta
 from transforms import pii
+from transforms import progress
 from transforms import sources
 from transforms import statistics
 from transforms.errors import EmptySpanError, UserError
@@ -111,14 +112,16 @@ class StatisticsPipeline(beam.PTransform):
 
   def __init__(self, spec: sources.DatasetSpec, schema: pa.Schema,
                options: tfdv.StatsOptions, scratch: str,
-               pii_values_per_batch: Optional[int] = None):
+               pii_values_per_batch: Optional[int] = None, tracker=None):
     super().__init__()
     self._spec, self._schema = spec, schema
     self._options, self._scratch = options, scratch
     self._pii_values = pii_values_per_batch
+    self._tracker = tracker  # progress.Tracker (local runs) or None
 
   def expand(self, pbegin):
-    read = pbegin | 'ReadSpan' >> sources.ReadSpan(self._spec, self._schema)
+    read = pbegin | 'ReadSpan' >> sources.ReadSpan(self._spec, self._schema,
+                                                   self._tracker)
     stats = read['batches'] | 'ComputeStatistics' >> (
         statistics.ComputeStatistics(self._options))
     stats_written = stats | 'WriteStatistics' >> (
@@ -158,16 +161,24 @@ class _Plan:
   schema: Optional[pa.Schema]
   stats_options: tfdv.StatsOptions
   pii_values_per_batch: Optional[int]
+  # stats.progress_interval_s: seconds between progress lines; 0: none.
+  progress_interval_s: float = 0.0
 
-  def pipeline(self, then=None) -> beam.Pipeline:
-    """The statistics pass; ``then`` (a PTransform) gets its outputs."""
+  def pipeline(self, then=None, tracker=None) -> beam.Pipeline:
+    """The statistics pass; ``then`` (a PTransform) gets its outputs;
+    ``tracker`` (``reporter().tracker``) gets the readers' progress."""
     pipeline = beam.Pipeline(options=self.options)
     outputs = pipeline | 'StatisticsForSpan' >> StatisticsPipeline(
         self.spec, self.schema, self.stats_options, self.scratch,
-        self.pii_values_per_batch)
+        self.pii_values_per_batch, tracker)
     if then is not None:
       _ = outputs | then
     return pipeline
+
+  def reporter(self) -> progress.Reporter:
+    """Logs the pass's progress while it runs (local runners only)."""
+    return progress.reporter(self.progress_interval_s, self.options,
+                             self.spec.format, len(self.files))
 
 
 def plan_pass(cfg: DictConfig, read_input: bool = True) -> _Plan:
@@ -178,6 +189,7 @@ def plan_pass(cfg: DictConfig, read_input: bool = True) -> _Plan:
   key = config.run_key(cfg)
   spec = config.dataset_spec(cfg)
   settings = config.stats_settings(cfg)
+  progress_interval_s = progress.interval_s(cfg)
   options = config.pipeline_options(cfg)
   store = artifacts.SpanArtifacts(config.store_root(cfg), **key)
 
@@ -200,6 +212,8 @@ def plan_pass(cfg: DictConfig, read_input: bool = True) -> _Plan:
     _log.info('dataset.label %r is not in %s; label-aware statistics off',
               label, spec.path)
     label = None
+  if settings['sketch_top_values'] is None:  # stats.top_values=auto
+    settings['sketch_top_values'] = _needs_sketch(spec, files, schema)
   stats_options = statistics.stats_options(
       **settings, label_feature=label, slices=config.slices(cfg),
       columns=columns, generators=[feature_meta_generator(cfg, schema, key,
@@ -212,7 +226,25 @@ def plan_pass(cfg: DictConfig, read_input: bool = True) -> _Plan:
                scratch=store.scratch(run_id), files=files, schema=schema,
                stats_options=stats_options,
                pii_values_per_batch=(pii_spec.max_values_per_batch
-                                     if pii_spec.enabled else None))
+                                     if pii_spec.enabled else None),
+               progress_interval_s=progress_interval_s)
+
+
+def _needs_sketch(spec: sources.DatasetSpec, files: List[str],
+                  schema: Optional[pa.Schema]) -> bool:
+  """stats.top_values=auto: sketches when a text column of the first rows
+  has more distinct values than the sketch counts exactly."""
+  if not files or schema is None or spec.format not in (
+      'csv', 'parquet', 'jsonl'):
+    return True  # not sampled up front: the choice that scales
+  columns = sources.high_cardinality_columns(spec, files[0], schema,
+                                             max_distinct=1024)
+  if columns:
+    _log.info('top values: sketches (stats.top_values=auto; %s has more '
+              'than 1024 distinct values or looks like an id in the first '
+              'rows)', ', '.join(columns[:3]))
+    return True
+  return False
 
 
 def feature_meta_generator(cfg: DictConfig, schema: Optional[pa.Schema],
@@ -249,8 +281,10 @@ def compute(cfg: DictConfig) -> SpanStatistics:
   _log.info('run %s: reading %s', plan.run_id,
             f'{len(files)} file(s) of {spec.path}' if files else spec.path)
   try:
-    result = plan.pipeline().run()
-    result.wait_until_finish()
+    with plan.reporter() as reporter:
+      result = plan.pipeline(tracker=reporter.tracker).run()
+      dataflow.log_console_link(result, plan.options)
+      result.wait_until_finish()
   except Exception as e:
     artifacts.delete_scratch(scratch)
     raise _as_user_error(e, spec) from e

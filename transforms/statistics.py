@@ -10,6 +10,8 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import tensorflow_data_validation as tfdv
+from tensorflow_data_validation.statistics.generators import basic_stats_generator
+from tensorflow_data_validation.statistics.generators import top_k_uniques_sketch_stats_generator
 from tensorflow_data_validation.utils import slicing_util
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
@@ -19,6 +21,11 @@ from transforms.errors import UserError
 
 # TFDV's name for the slice that holds every example.
 OVERALL_SLICE = 'All Examples'
+
+# Sketch sizes of stats.top_values=sketch: top values are exact for features
+# with at most MISRA_GRIES_SIZE distinct values, distinct counts up to KMV_SIZE.
+MISRA_GRIES_SIZE = 1024
+KMV_SIZE = 65536
 
 SliceSpec = Union[str, Sequence[str], Mapping[str, Optional[Sequence[Any]]]]
 
@@ -88,11 +95,27 @@ def stats_options(*, num_top_values: int, num_rank_histogram_buckets: int,
   # Booleans arrive as 0/1 integers and get numeric statistics (the mean is
   # the share of true), as in TFDV's own dataframe helper.
   functions = slice_functions(slices, columns)
+  generators = list(generators)
+  if sketch_top_values:
+    # TFDV's own generators, with a KMV sketch of 65536 hashes instead of
+    # TFDV's fixed 16384: distinct counts of 2M unique ids came out 1.5% off
+    # with 16384 (standard error 1/sqrt(k): 0.8% -> 0.4%). The sketches
+    # merge in the combiner instead of shuffling a record per value.
+    generators = [
+        basic_stats_generator.BasicStatsGenerator(
+            num_histogram_buckets=num_histogram_buckets,
+            num_quantiles_histogram_buckets=num_quantiles_histogram_buckets,
+            epsilon=epsilon),
+        top_k_uniques_sketch_stats_generator.TopKUniquesSketchStatsGenerator(
+            num_top_values=num_top_values,
+            num_rank_histogram_buckets=num_rank_histogram_buckets,
+            num_misragries_buckets=MISRA_GRIES_SIZE,
+            num_kmv_buckets=KMV_SIZE),
+    ] + generators
   return tfdv.StatsOptions(
-      generators=list(generators) or None,
-      # Sketches (config stats.top_values) merge in the combiner instead of
-      # shuffling one record per distinct value.
-      use_sketch_based_topk_uniques=sketch_top_values,
+      generators=generators or None,
+      # With sketches, the generators above replace TFDV's defaults.
+      add_default_generators=not sketch_top_values,
       label_feature=label_feature or None,
       sample_rate=sample_rate,
       num_top_values=num_top_values,
