@@ -318,10 +318,14 @@ def _checked(inp: ReportInput) -> str:
            f'and each slice</li>']
   for kind, (where, _) in sorted(inp.baselines.items()):
     n = len({(m['slice'], m['feature']) for m in inp.measurements
-             if m['check'] == kind})
+             if m['check'] == kind and m['value'] is not None})
+    skipped = sum(1 for m in inp.measurements
+                  if m['check'] == kind and m['value'] is None)
     items.append(f'<li><b>{kind}</b>: {n} feature/slice distributions '
                  f'compared with split {_e(where["split"])} span '
-                 f'{_e(where["span"])}</li>')
+                 f'{_e(where["span"])}' +
+                 (f'; {skipped} not compared, each with the reason (below)'
+                  if skipped else '') + '</li>')
   explained = {
       'history': 'each feature\'s row count, missing rate and mean against '
                  'its trailing history of earlier spans',
