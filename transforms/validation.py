@@ -98,12 +98,6 @@ def identifier_reason(feature: statistics_pb2.FeatureNameStatistics,
   return None
 
 
-def is_identifier_like(feature: statistics_pb2.FeatureNameStatistics,
-                       max_unique_ratio: float) -> bool:
-  """Ids, keys, timestamps and free text: their values rarely repeat."""
-  return identifier_reason(feature, max_unique_ratio) is not None
-
-
 @dataclasses.dataclass
 class ComparisonPlan:
   """How each feature of one drift or skew comparison is measured.
@@ -137,10 +131,6 @@ def _schema_features(schema: schema_pb2.Schema
 
   visit('', schema.feature)
   return out
-
-
-def _has_threshold(comparator: schema_pb2.FeatureComparator) -> bool:
-  return any(comparator.HasField(f) for f in METRICS.values())
 
 
 def _schema_comparator(feature: Optional[schema_pb2.Feature], kind: str
