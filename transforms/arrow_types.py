@@ -439,10 +439,5 @@ def fit(value: Any, target: pa.DataType) -> Any:
   return value
 
 
-def describe(t: pa.DataType) -> str:
-  """A short name of a read type for messages and stored metadata."""
-  return str(t)
-
-
 def time_format(kind_name: str) -> Optional[str]:
   return TIME_FORMATS.get(kind_name)

@@ -21,7 +21,7 @@ stored statistics; no check re-reads the data.
 """
 
 import dataclasses
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -232,10 +232,6 @@ def kind_of(feature: statistics_pb2.FeatureNameStatistics) -> Optional[str]:
   return stat.str if stat is not None else None
 
 
-def is_time(feature: statistics_pb2.FeatureNameStatistics) -> bool:
-  return kind_of(feature) in arrow_types.TIME_KINDS
-
-
 def value_counts(feature: statistics_pb2.FeatureNameStatistics
                  ) -> Optional[Dict[str, float]]:
   """{value: count} when the pass counted every value exactly, else None."""
@@ -290,16 +286,3 @@ def span_window(span: str) -> Optional[Tuple[int, int]]:
       end = start.replace(year=start.year + 1)
     return micros(start), micros(end)
   return None
-
-
-def feature_kinds_of(stats: statistics_pb2.DatasetFeatureStatistics
-                     ) -> Dict[str, str]:
-  """{feature path shown dot-joined: kind} as stored in one dataset's
-  statistics."""
-  out = {}
-  for feature in stats.features:
-    k = kind_of(feature)
-    if k is not None:
-      out['.'.join(feature.path.step) or feature.name] = k
-  return out
-
