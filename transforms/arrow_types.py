@@ -148,20 +148,16 @@ def read_type(t: pa.DataType) -> pa.DataType:
 
 
 def kind(t: pa.DataType) -> str:
-  """What values of (read) type ``t`` are, in the user's words."""
-  if pa.types.is_dictionary(t):
-    return kind(t.value_type)
-  if _is_list(t):
-    return kind(t.value_type)
-  if pa.types.is_map(t):
-    return STRUCT
+  """What values of type ``t`` are, in the user's words: the meaning of the
+  type they are read as (``read_type``)."""
+  t = read_type(t)
+  while _is_list(t):
+    t = t.value_type
   if pa.types.is_boolean(t):
     return BOOL
-  if pa.types.is_uint64(t):
-    return FLOAT
   if pa.types.is_integer(t):
     return INT
-  if pa.types.is_floating(t) or pa.types.is_decimal(t):
+  if pa.types.is_floating(t):
     return FLOAT
   if _is_binary(t):
     return BYTES
@@ -173,7 +169,7 @@ def kind(t: pa.DataType) -> str:
     return TIME_OF_DAY
   if pa.types.is_duration(t):
     return DURATION
-  if pa.types.is_struct(t):
+  if pa.types.is_struct(t) or pa.types.is_map(t):
     return STRUCT
   return STRING
 
