@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 BQEMU_VENV := .venv-bqemu
 BQEMU_INSTALLED := $(BQEMU_VENV)/.installed
 
-.PHONY: install demo test lock bench clean bqemulator bqemu-lock chromium
+.PHONY: install demo test lock bench clean bqemulator bqemu-lock chromium flink
 
 install: $(INSTALLED)
 
@@ -24,8 +24,14 @@ $(INSTALLED): requirements.lock setup.py
 demo: $(INSTALLED)
 	@bash scripts/demo.sh
 
-test: $(INSTALLED) $(BQEMU_INSTALLED) chromium
+test: $(INSTALLED) $(BQEMU_INSTALLED) chromium flink
 	$(PY) -m pytest -q tests
+
+# Beam's Flink job server, built from Maven Central into
+# ~/.cache/beam-data-validation/flink (runner=flink). Never fails the build:
+# without Maven Central the Flink tests skip and say why.
+flink:
+	@bash scripts/flink/fetch.sh >/dev/null || echo "the Flink job server could not be built: the Flink tests will be skipped"
 
 # Debian's Chromium for the report's browser test, installed when missing and
 # we may (root with apt-get); otherwise that one test skips and says why.

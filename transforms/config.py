@@ -411,6 +411,9 @@ def pipeline_options(cfg: DictConfig) -> PipelineOptions:
   if runner_name(cfg) == 'dataflow':
     from transforms import dataflow  # pylint: disable=g-import-not-at-top
     return dataflow.pipeline_options(cfg)
+  if runner_name(cfg) == 'flink':
+    from transforms import flink  # pylint: disable=g-import-not-at-top
+    return flink.pipeline_options(cfg)
   options = get(cfg, 'runner.options', required=False) or {}
   if not isinstance(options, dict):
     raise UserError('runner.options: expected a mapping of Beam options')

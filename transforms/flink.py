@@ -1,0 +1,235 @@
+"""Apache Flink through Beam's portable runner (``runner=flink``).
+
+``pipeline_options`` turns the ``runner`` group (conf/runner/flink.yaml) into
+Beam's options for the FlinkRunner, after checking every key. The runner
+starts Beam's Flink job server (a Java process) with ``java -jar`` on the jar
+that scripts/flink/fetch.sh built from Maven Central into the cache folder
+(``default_jar``); Beam never downloads one itself. The job server either
+runs the job on an embedded Flink mini-cluster (``flink_master=[local]``) or
+submits it to a Flink cluster at ``host:port`` (its REST port).
+
+The Python steps run in SDK workers, chosen by ``runner.sdk_workers``:
+
+* ``pool``: a worker pool the job starts on 127.0.0.1 (``WorkerPool``); Flink
+  asks it for ``sdk_worker_parallelism`` SDK worker processes per
+  TaskManager, each a separate Python process of this virtualenv.
+* ``loopback``: Beam's LOOPBACK, the SDK harness in threads of the launching
+  process. The least start-up time; one process.
+* ``external``: a pool the user runs beside the TaskManagers
+  (``python -m apache_beam.runners.worker.worker_pool_main
+  --service_port=50000``), named by ``runner.worker_pool``.
+"""
+
+import atexit
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Optional
+
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PortableOptions
+from apache_beam.runners.portability import flink_runner
+from omegaconf import DictConfig
+
+from transforms import config
+from transforms.errors import UserError
+
+_log = logging.getLogger(__name__)
+
+NAME = 'flink'
+# The Java side: Beam's Flink runner for Flink 1.19, at the version nearest
+# the pinned Python SDK (2.65.0) that Maven Central serves with all of its
+# dependencies (scripts/flink/pom.xml says why).
+BEAM_JAVA_VERSION = '2.62.0'
+FLINK_VERSION = '1.19'
+JAR_NAME = (f'beam-runners-flink-{FLINK_VERSION}-job-server-'
+            f'{BEAM_JAVA_VERSION}.jar')
+SDK_WORKERS = ('pool', 'loopback', 'external')
+LOCAL = '[local]'
+# environment_config of a pool the job starts itself (FlinkRunner below).
+_OWN_POOL = 'dv:own-worker-pool'
+_HOST_PORT = re.compile(r'^(https?://)?[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}/?$')
+FETCH = 'scripts/flink/fetch.sh'
+ENVIRONMENT_CACHE_MS = 60_000
+
+
+def is_flink(cfg: DictConfig) -> bool:
+  return config.runner_name(cfg) == NAME
+
+
+def cache_dir() -> str:
+  """Where fetch.sh puts the job server: $DV_FLINK_CACHE or
+  ~/.cache/beam-data-validation/flink."""
+  return os.environ.get('DV_FLINK_CACHE') or os.path.join(
+      os.path.expanduser('~'), '.cache', 'beam-data-validation', 'flink')
+
+
+def default_jar() -> str:
+  return os.path.join(cache_dir(), f'beam-{BEAM_JAVA_VERSION}', JAR_NAME)
+
+
+def missing(jar: Optional[str] = None) -> Optional[str]:
+  """Why a Flink job cannot start here (no jar, no Java), or None."""
+  jar = jar or default_jar()
+  if not os.path.isfile(jar):
+    return (f'the Flink job server {jar} is not built: run `make flink` '
+            f'(bash {FETCH}; needs Maven and Maven Central)')
+  if shutil.which('java') is None:
+    return 'java is not on PATH: the Flink job server needs Java 11 or 17'
+  return None
+
+
+def pipeline_options(cfg: DictConfig) -> PipelineOptions:
+  """Beam's FlinkRunner options from the ``runner`` group, every key checked."""
+  master = str(config.get(cfg, 'runner.flink_master')).strip()
+  if master not in (LOCAL, '[auto]') and not _HOST_PORT.match(master):
+    raise UserError(f'runner.flink_master={master!r}: expected [local] (an '
+                    f'embedded Flink) or host:port of a Flink cluster\'s REST '
+                    f'endpoint, e.g. flink-jm:8081')
+  parallelism = _positive(cfg, 'runner.parallelism')
+  jar = config.get(cfg, 'runner.job_server_jar', required=False)
+  jar = os.path.abspath(os.path.expanduser(str(jar))) if jar else None
+  if jar is not None and not os.path.isfile(jar):
+    raise UserError(f'runner.job_server_jar={jar!r}: no such file (null: '
+                    f'the one {FETCH} builds)')
+  reason = missing(jar)
+  if reason:
+    raise UserError(f'runner=flink: {reason}')
+  workers = str(config.get(cfg, 'runner.sdk_workers'))
+  if workers not in SDK_WORKERS:
+    raise UserError(f'runner.sdk_workers={workers!r}: expected one of '
+                    f'{", ".join(SDK_WORKERS)}')
+  pool = config.get(cfg, 'runner.worker_pool', required=False)
+  if workers == 'external':
+    if not pool or not _HOST_PORT.match(str(pool)) or '://' in str(pool):
+      raise UserError(f'runner.worker_pool={pool!r}: runner.sdk_workers='
+                      f'external needs the host:port of a running worker pool')
+  elif pool is not None:
+    raise UserError(f'runner.worker_pool={pool!r}: only used with '
+                    f'runner.sdk_workers=external (now {workers})')
+  per_tm = config.get(cfg, 'runner.sdk_worker_parallelism', required=False)
+  per_tm = parallelism if per_tm is None else _positive(
+      cfg, 'runner.sdk_worker_parallelism')
+  options = {
+      'runner': f'{__name__}.FlinkRunner',
+      'flink_master': master,
+      'flink_version': FLINK_VERSION,
+      'parallelism': parallelism,
+      'flink_job_server_jar': jar or default_jar(),
+      'environment_type': {'pool': 'EXTERNAL', 'loopback': 'LOOPBACK',
+                           'external': 'EXTERNAL'}[workers],
+      'environment_config': {'pool': _OWN_POOL, 'loopback': None,
+                             'external': pool}[workers],
+      'sdk_worker_parallelism': per_tm,
+      # Keep idle SDK workers for the job's next stage: Flink runs a batch
+      # job's stages one after another, and a new worker process needs
+      # seconds to import TFDV.
+      'environment_cache_millis': ENVIRONMENT_CACHE_MS,
+  }
+  job_name = config.get(cfg, 'runner.job_name', required=False)
+  if job_name:
+    options['job_name'] = str(job_name)
+  extra = config.get(cfg, 'runner.options', required=False) or {}
+  if not isinstance(extra, dict):
+    raise UserError('runner.options: expected a mapping of Beam options, e.g. '
+                    '\'{max_parallelism: 8}\'')
+  options.update(extra)
+  options = {k: v for k, v in options.items() if v is not None}
+  return PipelineOptions(flags=[], **options)
+
+
+def _positive(cfg: DictConfig, key: str) -> int:
+  value = config.get(cfg, key)
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise UserError(f'{key}={value!r}: expected a whole number >= 1')
+  return value
+
+
+class FlinkRunner(flink_runner.FlinkRunner):
+  """Beam's FlinkRunner that starts this job's own worker pool when asked.
+
+  ``runner.sdk_workers=pool``: the first run in a process starts one
+  ``WorkerPool`` on 127.0.0.1; later runs of the same process (a multirun's
+  spans) reuse it, and it ends with the process.
+  """
+
+  def run_pipeline(self, pipeline, options):
+    portable = options.view_as(PortableOptions)
+    if portable.environment_config == _OWN_POOL:
+      portable.environment_config = WorkerPool.shared().address
+    return super().run_pipeline(pipeline, options)
+
+
+class WorkerPool:
+  """Beam's SDK worker pool in a child process, listening on 127.0.0.1.
+
+  Each worker Flink asks for is a separate process of this Python (the pool
+  runs ``python`` from PATH, so this virtualenv's bin/ goes first).
+  """
+
+  _shared: Optional['WorkerPool'] = None
+
+  def __init__(self, timeout_s: float = 60.0):
+    port = _free_port()
+    self.address = f'localhost:{port}'
+    env = dict(os.environ)
+    env['PATH'] = os.path.dirname(sys.executable) + os.pathsep + env.get(
+        'PATH', '')
+    # The workers' own output (Beam's warnings as a job's workers shut down)
+    # goes to a file, not the job's log.
+    fd, self.log_path = tempfile.mkstemp(prefix='dv-flink-workers-',
+                                         suffix='.log')
+    with os.fdopen(fd, 'wb') as out:
+      self._proc = subprocess.Popen(
+          [sys.executable, '-m', 'transforms.flink_pool', str(port)],
+          env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+    deadline = time.monotonic() + timeout_s
+    while not _listening(port):
+      if self._proc.poll() is not None:
+        raise UserError(f'runner.sdk_workers=pool: the SDK worker pool ended '
+                        f'at start (exit code {self._proc.returncode})')
+      if time.monotonic() > deadline:
+        self.stop()
+        raise UserError(f'runner.sdk_workers=pool: the SDK worker pool did '
+                        f'not listen on {self.address} within {timeout_s:.0f} s')
+      time.sleep(0.1)
+    _log.info('SDK worker pool at %s (pid %d; its log: %s)', self.address,
+              self._proc.pid, self.log_path)
+
+  @property
+  def pid(self) -> int:
+    return self._proc.pid
+
+  @classmethod
+  def shared(cls) -> 'WorkerPool':
+    if cls._shared is None or cls._shared._proc.poll() is not None:
+      cls._shared = cls()
+      atexit.register(cls._shared.stop)
+    return cls._shared
+
+  def stop(self) -> None:
+    if self._proc.poll() is None:
+      self._proc.terminate()  # the pool's atexit ends its workers
+      try:
+        self._proc.wait(timeout=15)
+      except subprocess.TimeoutExpired:
+        self._proc.kill()
+        self._proc.wait()
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+  with socket.socket() as s:
+    s.settimeout(0.5)
+    return s.connect_ex(('127.0.0.1', port)) == 0
