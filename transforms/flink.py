@@ -98,9 +98,6 @@ def pipeline_options(cfg: DictConfig) -> PipelineOptions:
   if jar is not None and not os.path.isfile(jar):
     raise UserError(f'runner.job_server_jar={jar!r}: no such file (null: '
                     f'the one {FETCH} builds)')
-  reason = missing(jar)
-  if reason:
-    raise UserError(f'runner=flink: {reason}')
   workers = str(config.get(cfg, 'runner.sdk_workers'))
   if workers not in SDK_WORKERS:
     raise UserError(f'runner.sdk_workers={workers!r}: expected one of '
@@ -116,6 +113,9 @@ def pipeline_options(cfg: DictConfig) -> PipelineOptions:
   per_tm = config.get(cfg, 'runner.sdk_worker_parallelism', required=False)
   per_tm = parallelism if per_tm is None else _positive(
       cfg, 'runner.sdk_worker_parallelism')
+  reason = missing(jar)
+  if reason:
+    raise UserError(f'runner=flink: {reason}')
   options = {
       'runner': f'{__name__}.FlinkRunner',
       'flink_master': master,
