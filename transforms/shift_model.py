@@ -99,7 +99,7 @@ class ModelSettings:
   min_rows: int = 50
   max_iter: int = 100
   holdout: float = 0.5
-  importance_rows: int = 10_000
+  importance_rows: int = 5_000
   threads: int = 1
 
 
