@@ -296,3 +296,22 @@ def test_without_a_built_job_server_the_job_says_how_to_build_it(
   with pytest.raises(UserError) as e:
     config.pipeline_options(cfg)
   assert 'make flink' in str(e.value) and 'runner=flink' in str(e.value)
+
+
+def test_feature_skew_on_flink_finds_what_the_direct_runner_finds(
+    job_server, tmp_path):
+  import test_feature_skew  # pylint: disable=g-import-not-at-top
+  train, serving = test_feature_skew._frames()  # pylint: disable=protected-access
+  serving.loc[::10, 'amount'] = serving.loc[::10, 'amount'].round(0) + 0.5
+  found = {}
+  for name, extra in (('direct', []), ('flink', [
+      'runner=flink', 'runner.sdk_workers=loopback'])):
+    result, db = test_feature_skew._run(tmp_path / name, train, serving,  # pylint: disable=protected-access
+                                        *extra)
+    assert result.returncode == EXIT_BLOCKING, result.stderr[-2000:]
+    assert 'joined:     1,000 pairs' in result.stdout
+    found[name] = sorted(
+        (r['feature'], r['metric'], r['value']) for r in warehouse_rows(
+            db, """SELECT * FROM drift_skew WHERE "check" = 'feature_skew'"""))
+  assert ('amount', 'MISMATCH_RATE', 0.1) in found['direct']
+  assert found['direct'] == found['flink']
