@@ -16,7 +16,7 @@ import sys
 from typing import Any, Dict
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs import _cli
@@ -25,6 +25,8 @@ from transforms import config
 from transforms import dataflow
 from transforms import report
 from transforms import schemas
+from transforms import shift
+from transforms import shift_stats
 from transforms import sinks
 from transforms import validation
 from transforms.errors import UserError
@@ -61,6 +63,20 @@ def _rebuild(cfg: DictConfig, key: Dict[str, str], root: str
       baselines[m['check']] = (where, _stored(
           root, key['dataset'], where['split'], where['span']).load_stats())
   run_config = json.loads(run.get('config') or '{}')
+  charts = {}
+  if any(m['check'] == 'shift' for m in measurements):
+    # The per-bucket label rates, as the run measured them: its label and
+    # shift settings, both spans' shift.json.
+    ran = OmegaConf.create(run_config)
+    label, spec = config.label(ran), config.shift_spec(ran)
+    current = shift_stats.load_buckets(store)
+    for m in measurements:
+      where = (m['baseline_split'], m['baseline_span'])
+      if m['check'] == 'shift' and where not in charts:
+        found = shift.charts(current, shift_stats.load_buckets(_stored(
+            root, key['dataset'], *where)), label, spec)
+        if found is not None:
+          charts[where] = found
   notes = []
   if run.get('job') != 'validate':
     notes.append(f'the latest run of this span was a {run.get("job")} run: '
@@ -70,7 +86,8 @@ def _rebuild(cfg: DictConfig, key: Dict[str, str], root: str
       anomalies=anomalies, measurements=measurements,
       history=sink.read_rows('feature_stats', key['dataset'], key['split']),
       measurement_history=history, privacy=_privacy(cfg, store),
-      notes=notes, fail_on=str(run_config.get('fail_on', 'ERROR')))
+      notes=notes, fail_on=str(run_config.get('fail_on', 'ERROR')),
+      shift_charts=charts)
 
 
 def _privacy(cfg: DictConfig, store: artifacts.SpanArtifacts):

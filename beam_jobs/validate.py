@@ -31,6 +31,8 @@ from transforms import in_pipeline
 from transforms import pii
 from transforms import report
 from transforms import schemas
+from transforms import shift
+from transforms import shift_stats
 from transforms import sinks
 from transforms import span_stats
 from transforms import statistics
@@ -51,6 +53,9 @@ class Validation:
   baselines: Dict[str, tuple]
   # The span's feature_stats rows, under the run's privacy rules.
   feature_rows: List[dict]
+  # {(baseline split, span): shift.Charts} for the report
+  shift_charts: Dict[tuple, shift.Charts] = dataclasses.field(
+      default_factory=dict)
 
 
 def environment(cfg: DictConfig, split: str) -> str:
@@ -170,12 +175,42 @@ def check(cfg: DictConfig, span: span_stats.SpanStatistics,
     rows += found_rows
     measurements += found_measurements
     notes += fair_notes
+  shift_charts = {}
+  shift_spec = config.shift_spec(cfg)
+  if shift_spec.enabled:
+    for kind, (where, _) in baselines.items():
+      found_rows, found_measurements, charts, shift_notes = check_shift(
+          cfg, span, kind, where, shift_spec)
+      rows += found_rows
+      measurements += found_measurements
+      notes += shift_notes
+      if charts is not None:
+        shift_charts[(where['split'], where['span'])] = charts
   for row in rows:
     if row.get('schema_version') is None:
       row['schema_version'] = version.version
     row['anomaly_id'] = validation.anomaly_id(key, row)
   return Validation(rows, measurements, protos, notes, baselines,
-                    feature_rows)
+                    feature_rows, shift_charts)
+
+
+def check_shift(cfg: DictConfig, span: span_stats.SpanStatistics, kind: str,
+                where: Dict[str, str], spec: shift.ShiftSpec):
+  """The shift check of the span against one baseline (shift.check):
+  (anomaly rows, measurement rows, shift.Charts or None, notes)."""
+  store = artifacts.SpanArtifacts(config.store_root(cfg), span.key['dataset'],
+                                  where['split'], where['span'])
+  base_buckets = shift_stats.load_buckets(store)
+  data = store.load_bytes(artifacts.SAMPLE_FILE)
+  base_sample = None if data is None else shift_stats.read_table(data)
+  label = config.label(cfg)
+  features = [f for f in shift.model_features(span.sample, label, spec)
+              if base_sample is not None and f in base_sample.column_names]
+  anomalies, measurements, _, notes = shift.check(
+      kind, where, label, span.shift_buckets, base_buckets, span.sample,
+      base_sample, features, spec)
+  charts = shift.charts(span.shift_buckets, base_buckets, label, spec)
+  return anomalies, measurements, charts, notes
 
 
 def _slice_feature_names(cfg: DictConfig) -> List[str]:
@@ -195,6 +230,7 @@ def run(cfg: DictConfig) -> int:
   config.fairness_spec(cfg)
   config.pii_spec(cfg)
   config.event_time_settings(cfg)
+  config.shift_spec(cfg)
   alerts.check(cfg)
   key = config.run_key(cfg)
   if dataflow.is_dry_run(cfg):
@@ -251,7 +287,8 @@ def finish(cfg: DictConfig, span: span_stats.SpanStatistics, warehouse,
                                     key['split']),
         measurement_history=warehouse.read_rows('drift_skew', key['dataset'],
                                                 key['split']),
-        privacy=privacy, notes=result.notes, fail_on=fail_on))
+        privacy=privacy, notes=result.notes, fail_on=fail_on,
+        shift_charts=result.shift_charts))
     extra[artifacts.REPORT_FILE] = span_stats.write_scratch(
         span, artifacts.REPORT_FILE, page.encode('utf-8'))
     span_stats.commit(span, run_row, extra)

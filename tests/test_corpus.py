@@ -213,7 +213,8 @@ def test_label_moving_from_10_to_60_percent_is_drift(tmp_path):
                                                 ('2024-02', sample(0.6))])
   assert codes == [3]
   drift = warehouse_rows(db, "SELECT * FROM drift_skew WHERE feature = "
-                             "'target' AND slice = ''")
+                             "'target' AND slice = '' AND \"check\" = "
+                             "'drift'")
   assert [(d['metric'], round(d['value'], 3), d['is_anomaly'])
           for d in drift] == [('L_INFTY', 0.5, True)]
 

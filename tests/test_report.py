@@ -138,7 +138,10 @@ def test_report_renders_in_headless_chromium(demo, tmp_path):
     assert page.js('document.getElementById("verdict").textContent').startswith(
         'Blocking: 4 anomalies')
     rows = 'document.querySelectorAll("#anomaly-table tbody tr")'
-    assert page.js(f'{rows}.length') == 4
+    # 4 blocking (ERROR) rows and the shift check's WARNING verdict
+    assert page.js(f'{rows}.length') == 5
+    table = page.js('document.getElementById("anomaly-table").textContent')
+    assert 'COVARIATE_SHIFT' in table, table
     # what was checked is spelled out, the checks beyond TFDV included
     checked = page.js('document.getElementById("checked").textContent')
     for check in ('schema', 'drift', 'pii'):
@@ -156,7 +159,7 @@ def test_report_renders_in_headless_chromium(demo, tmp_path):
                       '.length')
     assert visible == 1
     assert page.js('document.getElementById("anomaly-count").textContent') == (
-        '1 of 4 shown')
+        '1 of 5 shown')
     page.js('document.getElementById("expand-all").click()')
     assert page.js('document.querySelectorAll("details.feature[open]").length'
                    ) == 11

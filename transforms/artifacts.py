@@ -14,7 +14,7 @@ after it succeeded, so a failed run never replaces a span's artifacts.
 
 import json
 import re
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -28,6 +28,10 @@ RUN_FILE = 'run.json'
 REPORT_FILE = 'report.html'
 # Counts of PII-looking values per feature and pattern (no values).
 PII_FILE = 'pii.json'
+# The shift check's inputs (transforms/shift_stats.py): the label's
+# distribution per feature bucket, and a uniform sample of rows.
+SHIFT_FILE = 'shift.json'
+SAMPLE_FILE = 'sample.parquet'
 DEAD_LETTER_DIR = 'dead_letter'
 ANOMALIES_DIR = 'anomalies'
 
@@ -80,6 +84,14 @@ class SpanArtifacts:
   def load_stats(self) -> statistics_pb2.DatasetFeatureStatisticsList:
     return read_stats(self.stats_path)
 
+  def load_bytes(self, name: str) -> Optional[bytes]:
+    """A file of the span's folder, or None when the run left none."""
+    path = _join(self.dir, name)
+    if not FileSystems.exists(path):
+      return None
+    with FileSystems.open(path) as f:
+      return f.read()
+
   def commit(self, scratch: str, files: Dict[str, str]) -> None:
     """Moves ``{name in span dir: path in scratch}`` into place.
 
@@ -90,7 +102,7 @@ class SpanArtifacts:
     """
     _delete_tree(self.dead_letter_dir)
     _delete_tree(_join(self.dir, ANOMALIES_DIR))
-    for name in (REPORT_FILE, PII_FILE):
+    for name in (REPORT_FILE, PII_FILE, SHIFT_FILE, SAMPLE_FILE):
       if name not in files and FileSystems.exists(_join(self.dir, name)):
         FileSystems.delete([_join(self.dir, name)])
     for name, source in files.items():

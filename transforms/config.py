@@ -268,6 +268,33 @@ def fairness_spec(cfg: DictConfig):
       severity=_severity(cfg, 'fairness.severity'))
 
 
+def shift_spec(cfg: DictConfig):
+  """The ``shift`` group as a shift.ShiftSpec."""
+  from transforms import shift  # pylint: disable=g-import-not-at-top
+  if not get(cfg, 'shift', required=False):
+    return shift.ShiftSpec(enabled=False)
+  features = get(cfg, 'shift.features', required=False)
+  if features is not None:
+    features = tuple(_string_list(cfg, 'shift.features'))
+  sample_size = get(cfg, 'shift.sample_size')
+  if isinstance(sample_size, bool) or not isinstance(sample_size, int) or (
+      sample_size < 0):
+    raise UserError(f'shift.sample_size={sample_size!r}: expected a whole '
+                    f'number >= 0 (0: no row sample)')
+  return shift.ShiftSpec(
+      enabled=bool(get(cfg, 'shift.enabled')), features=features,
+      exclude=tuple(_string_list(cfg, 'shift.exclude')),
+      max_values=_positive_int(cfg, 'shift.max_values'),
+      sample_size=sample_size,
+      min_bucket_examples=_positive_int(cfg, 'shift.min_bucket_examples'),
+      max_label_change=_number(cfg, 'shift.max_label_change', 0),
+      max_conditional_change=_number(cfg, 'shift.max_conditional_change', 0),
+      max_domain_auc=_number(cfg, 'shift.max_domain_auc', 0.5, 1),
+      max_calibration_change=_number(cfg, 'shift.max_calibration_change', 0),
+      alpha=_number(cfg, 'shift.alpha', 0, 1),
+      severity=_severity(cfg, 'shift.severity'))
+
+
 def label(cfg: DictConfig) -> Optional[str]:
   value = get(cfg, 'dataset.label', required=False)
   if value is not None and not isinstance(value, str):

@@ -47,9 +47,11 @@ class _FinishFn(beam.DoFn):
     self._job_module, self._kwargs = job_module, kwargs
 
   def process(self, unused_element, stats, stats_written, dead_letters,
-              num_malformed, pii_written=None):
+              num_malformed, pii_written=None, shift_written=None,
+              sample_written=None):
     # These side inputs only order the step after the files are written.
     del unused_element, stats_written, pii_written
+    del shift_written, sample_written
     cfg = OmegaConf.create(self._cfg)
     run = self._run
     key = run['key']
@@ -68,6 +70,7 @@ class _FinishFn(beam.DoFn):
       span_stats.discard(span)
       raise EmptySpanError(
           f'dataset.path {run["path"]!r}: span {key["span"]!r} has no rows')
+    span_stats.read_shift_inputs(cfg, span)
     module = importlib.import_module(self._job_module)
     yield module.finish_on_worker(cfg, span, **self._kwargs)
 
@@ -85,8 +88,9 @@ class FinishRun(beam.PTransform):
     malformed = outputs['malformed'] | 'CountMalformed' >> (
         beam.combiners.Count.Globally())
     extra = {}
-    if 'pii_written' in outputs:
-      extra['pii_written'] = beam.pvalue.AsList(outputs['pii_written'])
+    for name in ('pii_written', 'shift_written', 'sample_written'):
+      if name in outputs:
+        extra[name] = beam.pvalue.AsList(outputs[name])
     return (pipeline
             | 'Once' >> beam.Create([None])
             | 'ChecksAndResults' >> beam.ParDo(

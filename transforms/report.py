@@ -53,6 +53,9 @@ class ReportInput:
   notes: List[str] = dataclasses.field(default_factory=list)
   fail_on: str = 'ERROR'
   title: str = 'Data validation report'
+  # {(baseline split, span): shift.Charts}: per-bucket label rates
+  shift_charts: Dict[Tuple[str, str], Any] = dataclasses.field(
+      default_factory=dict)
 
 
 def _e(value: Any) -> str:
@@ -207,6 +210,35 @@ def share_bars(current: Dict[str, float], baseline: Dict[str, float],
                  f'<text x="{left + share * scale + 3:.1f}" y="{y + 12}">'
                  f'{share:.0%}</text>')
   return _svg(width, 8 + len(values) * row, ''.join(parts), label)
+
+
+def bucket_rates(table: Sequence[Tuple[str, float, float, float, float]],
+                 label: str, as_share: bool = True) -> str:
+  """The label's rate (or mean) per bucket of a feature: baseline (orange)
+  over span (blue), one pair of bars per bucket."""
+  if not table:
+    return ''
+  width, left, row = 360, 120, 18
+  values = [v for _, a, b, _, _ in table for v in (a, b) if math.isfinite(v)]
+  top = max([abs(v) for v in values] or [1.0]) or 1.0
+  scale = (width - left - 50) / top
+  text = (lambda v: f'{v:.0%}') if as_share else (lambda v: f'{v:.3g}')
+  parts = []
+  for i, (name, base, cur, n_base, n_cur) in enumerate(table):
+    y = 4 + i * row
+    parts.append(f'<text x="{left - 4}" y="{y + 12}" text-anchor="end">'
+                 f'{_e(name[:18])}</text>'
+                 f'<rect x="{left}" y="{y + 1}" width="'
+                 f'{max(abs(base) * scale, 1):.1f}" height="7" '
+                 f'fill="{_ORANGE}"><title>{_e(name)}: baseline {text(base)} '
+                 f'({n_base:,.0f} rows)</title></rect>'
+                 f'<rect x="{left}" y="{y + 8}" width="'
+                 f'{max(abs(cur) * scale, 1):.1f}" height="7" '
+                 f'fill="{_BLUE}"><title>{_e(name)}: span {text(cur)} '
+                 f'({n_cur:,.0f} rows)</title></rect>'
+                 f'<text x="{left + max(abs(base), abs(cur)) * scale + 3:.1f}" '
+                 f'y="{y + 13}">{text(base)} → {text(cur)}</text>')
+  return _svg(width, 8 + len(table) * row, ''.join(parts), label)
 
 
 def sparkline(points: Sequence[Tuple[str, float]], label: str,
@@ -480,6 +512,63 @@ def _comparisons(inp: ReportInput) -> str:
   return ''.join(out)
 
 
+def _shift(inp: ReportInput) -> str:
+  """Which kind of shift, in words, with the numbers and the per-bucket
+  label rates of both sides behind it (from the run's rows and the spans'
+  shift.json, so a rebuilt report draws the same)."""
+  rows = [m for m in inp.measurements if m['check'] == 'shift']
+  if not rows:
+    return ''
+  out = ['<section id="shift"><h2>Shift: covariate, label or concept</h2>'
+         '<p class="legend">Covariate shift: P(x) moved, P(y|x) did not. '
+         'Label shift: P(y) moved, P(x|y) did not. Concept shift: P(y|x) '
+         'moved. Bars: the label\'s rate within each bucket of a feature, '
+         '<span class="sw" style="background:#f59e0b"></span> baseline, '
+         '<span class="sw" style="background:#2563eb"></span> this span.</p>']
+  wheres = sorted({(m['baseline_split'], m['baseline_span']) for m in rows},
+                  key=str)
+  for split, span in wheres:
+    verdicts = [a for a in inp.anomalies if a['check'] == 'shift' and
+                not a['feature'] and a.get('baseline_split') == split and
+                a.get('baseline_span') == span]
+    verdict = (verdicts[0]['anomaly_type'].replace('_', ' ').lower()
+               if verdicts else 'no shift found')
+    out.append(f'<h3>against {_e(split)} span {_e(span)}: '
+               f'<span class="diagnosis">{_e(verdict)}</span></h3>')
+    if verdicts:
+      out.append(f'<p>{_e(verdicts[0]["description"])}</p>')
+    mine = [m for m in rows if m['baseline_split'] == split and
+            m['baseline_span'] == span and not m['slice']]
+    out.append('<table><tr><th>feature</th><th>measure</th><th>value</th>'
+               '<th>threshold</th><th>note</th></tr>' + ''.join(
+                   f'<tr class="{"over" if m["is_anomaly"] else ""}"><td>'
+                   f'{_e(m["feature"])}</td><td>{_e(m["metric"])}</td><td>'
+                   f'{_num(m["value"])}</td><td>{_num(m["threshold"])}</td>'
+                   f'<td>{_e(m.get("note"))}</td></tr>' for m in mine[:60])
+               + '</table>')
+    charts = inp.shift_charts.get((split, span))
+    if charts is None:
+      continue
+    label_name = next((m['feature'] for m in mine
+                       if m['metric'].startswith('LABEL_')), 'label')
+    what = (f'rate of {label_name}={charts.focus}'
+            if charts.focus is not None else f'mean of {label_name}')
+    cards = []
+    for feature, found in sorted(charts.conditional.items(),
+                                 key=lambda kv: -(kv[1].value or 0))[:8]:
+      if not found.table:
+        continue
+      chart = bucket_rates(found.table, f'{feature}: label per bucket',
+                           charts.focus is not None)
+      cards.append(f'<figure class="card"><figcaption><b>{_e(feature)}</b>: '
+                   f'{_e(what)} per bucket, change {found.value:.3f}'
+                   f'</figcaption>{chart}</figure>')
+    if cards:
+      out.append(f'<div class="cards">{"".join(cards)}</div>')
+  out.append('</section>')
+  return ''.join(out)
+
+
 def _field_count(name: str, protos: Dict[Tuple[str, str], Any]) -> int:
   """How many fields a record feature has: its direct children."""
   depth = name.count('.') + 1
@@ -675,7 +764,8 @@ def render(inp: ReportInput) -> str:
   """The whole report as one HTML document."""
   key = inp.key
   sections = [_header(inp), _checked(inp), _counts(inp), _anomalies(inp),
-              _comparisons(inp), _features(inp), _slices(inp), _history(inp)]
+              _comparisons(inp), _shift(inp), _features(inp), _slices(inp),
+              _history(inp)]
   meta = json.dumps({'dataset': key['dataset'], 'split': key['split'],
                      'span': key['span'], 'run_id': inp.run.get('run_id'),
                      'anomalies': len(inp.anomalies)}).replace('</', '<\\/')

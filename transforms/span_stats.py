@@ -29,6 +29,7 @@ from transforms import dataflow
 from transforms import feature_meta
 from transforms import pii
 from transforms import progress
+from transforms import shift_stats
 from transforms import sources
 from transforms import statistics
 from transforms.errors import EmptySpanError, UserError
@@ -59,6 +60,10 @@ class SpanStatistics:
   # {feature: {pattern: matching values, '_scanned': values looked at}}
   pii_counts: Dict[str, Dict[str, int]] = dataclasses.field(
       default_factory=dict)
+  # The shift check's inputs (transforms/shift_stats.py): the label by
+  # bucket (shift.json) and the row sample, None when not computed.
+  shift_buckets: Optional[Dict[str, object]] = None
+  sample: Optional[pa.Table] = None
 
   @property
   def overall(self) -> statistics_pb2.DatasetFeatureStatistics:
@@ -70,6 +75,10 @@ class SpanStatistics:
     pii_path = FileSystems.join(self.scratch, artifacts.PII_FILE)
     if FileSystems.exists(pii_path):
       files[artifacts.PII_FILE] = pii_path
+    for name in (artifacts.SHIFT_FILE, artifacts.SAMPLE_FILE):
+      path = FileSystems.join(self.scratch, name)
+      if FileSystems.exists(path):
+        files[name] = path
     for path in self.dead_letters:
       name = path.rsplit('/', 1)[-1]
       files[f'{artifacts.DEAD_LETTER_DIR}/{name}'] = path
@@ -99,6 +108,32 @@ class SpanStatistics:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class ShiftPlan:
+  """What the pass keeps for the shift check (config ``shift``)."""
+  label: Optional[str]              # None: no label by bucket
+  bucket_features: Dict[str, str]   # {column: 'number' | 'text'}
+  slices: List[object]
+  max_values: int
+  sample_columns: List[str]
+  sample_size: int                  # 0: no sample
+
+
+class _WriteFileFn(beam.DoFn):
+  """Writes each element (bytes or text) to one file; the last one wins."""
+
+  def __init__(self, path: str):
+    super().__init__()
+    self._path = path
+
+  def process(self, data):
+    if isinstance(data, str):
+      data = data.encode('utf-8')
+    with FileSystems.create(self._path) as f:
+      f.write(data)
+    yield self._path
+
+
 class StatisticsPipeline(beam.PTransform):
   """Pipeline root in; statistics and dead letters written under ``scratch``.
 
@@ -112,9 +147,11 @@ class StatisticsPipeline(beam.PTransform):
 
   def __init__(self, spec: sources.DatasetSpec, schema: pa.Schema,
                options: tfdv.StatsOptions, scratch: str,
-               pii_values_per_batch: Optional[int] = None, tracker=None):
+               pii_values_per_batch: Optional[int] = None, tracker=None,
+               shift: Optional[ShiftPlan] = None):
     super().__init__()
     self._spec, self._schema = spec, schema
+    self._shift = shift
     self._options, self._scratch = options, scratch
     self._pii_values = pii_values_per_batch
     self._tracker = tracker  # progress.Tracker (local runs) or None
@@ -134,6 +171,22 @@ class StatisticsPipeline(beam.PTransform):
            | 'WritePIICounts' >> beam.io.WriteToText(
                FileSystems.join(self._scratch, artifacts.PII_FILE),
                shard_name_template=''))
+    shift = self._shift
+    if shift is not None and shift.label:
+      outputs['shift_written'] = (
+          read['batches']
+          | 'LabelByBucket' >> shift_stats.LabelByBucket(
+              shift.label, shift.bucket_features, shift.slices,
+              shift.max_values)
+          | 'WriteLabelByBucket' >> beam.ParDo(_WriteFileFn(
+              FileSystems.join(self._scratch, artifacts.SHIFT_FILE))))
+    if shift is not None and shift.sample_size and shift.sample_columns:
+      outputs['sample_written'] = (
+          read['batches']
+          | 'SampleRows' >> shift_stats.RowSample(shift.sample_columns,
+                                                  shift.sample_size)
+          | 'WriteSample' >> beam.ParDo(_WriteFileFn(
+              FileSystems.join(self._scratch, artifacts.SAMPLE_FILE))))
     dead_letters_written = (
         read['malformed']
         | 'WriteDeadLetters' >> beam.io.WriteToText(
@@ -163,6 +216,7 @@ class _Plan:
   pii_values_per_batch: Optional[int]
   # stats.progress_interval_s: seconds between progress lines; 0: none.
   progress_interval_s: float = 0.0
+  shift: Optional[ShiftPlan] = None
 
   def pipeline(self, then=None, tracker=None) -> beam.Pipeline:
     """The statistics pass; ``then`` (a PTransform) gets its outputs;
@@ -170,7 +224,7 @@ class _Plan:
     pipeline = beam.Pipeline(options=self.options)
     outputs = pipeline | 'StatisticsForSpan' >> StatisticsPipeline(
         self.spec, self.schema, self.stats_options, self.scratch,
-        self.pii_values_per_batch, tracker)
+        self.pii_values_per_batch, tracker, self.shift)
     if then is not None:
       _ = outputs | then
     return pipeline
@@ -221,13 +275,37 @@ def plan_pass(cfg: DictConfig, read_input: bool = True) -> _Plan:
 
   run_id = new_run_id(run_ts)
   pii_spec = config.pii_spec(cfg)
+  shift = shift_plan(cfg, schema, label)
   return _Plan(started=started, run_ts=run_ts, run_id=run_id, key=key,
                spec=spec, options=options, store=store,
                scratch=store.scratch(run_id), files=files, schema=schema,
                stats_options=stats_options,
                pii_values_per_batch=(pii_spec.max_values_per_batch
                                      if pii_spec.enabled else None),
-               progress_interval_s=progress_interval_s)
+               progress_interval_s=progress_interval_s, shift=shift)
+
+
+def shift_plan(cfg: DictConfig, schema: Optional[pa.Schema],
+               label: Optional[str]) -> Optional[ShiftPlan]:
+  """What the pass keeps for the shift check; None when it is off."""
+  spec = config.shift_spec(cfg)
+  if not spec.enabled or schema is None:
+    return None
+  kinds = arrow_types.feature_kinds(schema)
+  columns = shift_stats.sample_columns(schema, kinds)
+  if spec.features is not None:
+    missing = [f for f in spec.features if f not in schema.names]
+    if missing:
+      raise UserError(f'shift.features: no column {missing[0]!r} in the data '
+                      f'(columns: {", ".join(schema.names[:20])})')
+    columns = [c for c in columns if c in spec.features or c == label]
+  columns = [c for c in columns if c not in spec.exclude or c == label]
+  features = [c for c in columns if c != label]
+  return ShiftPlan(
+      label=label,
+      bucket_features=shift_stats.feature_kinds_for_buckets(features, kinds),
+      slices=config.slices(cfg), max_values=spec.max_values,
+      sample_columns=columns, sample_size=spec.sample_size)
 
 
 def _needs_sketch(spec: sources.DatasetSpec, files: List[str],
@@ -305,7 +383,34 @@ def compute(cfg: DictConfig) -> SpanStatistics:
     raise EmptySpanError(
         f'dataset.path {spec.path!r}: span {key["span"]!r} has no rows '
         f'({len(files)} file(s), {out.num_malformed} malformed row(s))')
+  read_shift_inputs(cfg, out)
   return out
+
+
+def read_shift_inputs(cfg: DictConfig, span: SpanStatistics) -> None:
+  """Loads the pass's shift.json and row sample into ``span``, with the
+  run's hashed features (privacy.hashed_features, PII found) hashed in both
+  files before they are committed."""
+  privacy = config.run_privacy(cfg, span.pii_counts)
+  hashed = set(privacy.hashed_features)
+  path = FileSystems.join(span.scratch, artifacts.SHIFT_FILE)
+  if FileSystems.exists(path):
+    with FileSystems.open(path) as f:
+      buckets = json.loads(f.read().decode('utf-8'))
+    if hashed:
+      buckets = shift_stats.hash_buckets(buckets, hashed, privacy)
+      write_scratch(span, artifacts.SHIFT_FILE,
+                    json.dumps(buckets, sort_keys=True).encode('utf-8'))
+    span.shift_buckets = buckets
+  path = FileSystems.join(span.scratch, artifacts.SAMPLE_FILE)
+  if FileSystems.exists(path):
+    with FileSystems.open(path) as f:
+      sample = shift_stats.read_table(f.read())
+    if hashed & set(sample.column_names):
+      sample = shift_stats.hash_columns(sample, hashed, privacy)
+      write_scratch(span, artifacts.SAMPLE_FILE,
+                    shift_stats.table_bytes(sample))
+    span.sample = sample
 
 
 def read_pii_counts(scratch: str) -> Dict[str, Dict[str, int]]:

@@ -89,7 +89,7 @@ ANOMALIES: List[Column] = [
     ('slice', 'STRING', "'' for the whole span, else the slice key"),
     ('feature', 'STRING', "Feature path; '' for dataset-level anomalies"),
     ('check', 'STRING', 'schema, drift, skew, history, representation, '
-     'label_parity, pii, event_time or feature_skew'),
+     'label_parity, pii, event_time, shift or feature_skew'),
     ('anomaly_type', 'STRING',
      "TFDV's reason type, e.g. ENUM_TYPE_UNEXPECTED_STRING_VALUES"),
     ('severity', 'STRING', 'ERROR, WARNING or INFO'),
@@ -112,7 +112,8 @@ DRIFT_SKEW: List[Column] = [
     ('span', 'STRING', 'span'),
     ('slice', 'STRING', "'' for the whole span, else the slice key"),
     ('feature', 'STRING', 'Feature path'),
-    ('check', 'STRING', 'drift or skew'),
+    ('check', 'STRING', 'drift, skew, shift, or the other checks that '
+     'measure (history, pii, event_time, ...)'),
     ('metric', 'STRING', 'L_INFTY, JENSEN_SHANNON_DIVERGENCE, ...; NULL '
      'when not compared'),
     ('value', 'FLOAT64', 'Measured distance to the baseline; NULL when it '

@@ -82,12 +82,17 @@ def worst_first(anomalies: Iterable[Mapping[str, Any]]) -> List:
       a['feature']))
 
 
+def is_identifier_name(name: str) -> bool:
+  """Named like an id, key or time (id, user_id, ts, created_date, ...)."""
+  return bool(_ID_NAME.search(name))
+
+
 def identifier_reason(feature: statistics_pb2.FeatureNameStatistics,
                       max_unique_ratio: float) -> Optional[str]:
   """Why a feature looks like an id, key or timestamp (values rarely repeat),
   or None."""
   name = statistics.feature_path(feature)
-  if _ID_NAME.search(name):
+  if is_identifier_name(name):
     return f'identifier-like: named like an id or a time ({name!r})'
   if feature.HasField('string_stats'):
     s = feature.string_stats
