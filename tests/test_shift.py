@@ -198,6 +198,14 @@ def test_validate_tells_the_kind_of_shift(trained, moved, expected):
     assert 'x1: label per bucket' in page
 
 
+def test_the_training_data_itself_as_serving_data_is_no_shift(trained):
+  """The same rows on both sides: the label model must not take its own
+  training rows' better fit for a change of P(y|x)."""
+  trained.write(scenario(12_000, 10), 'serving', '2024-02-09')
+  trained.validate('serving', '2024-02-09', 'drift.enabled=false')
+  assert _diagnoses(trained, '2024-02-09') == []
+
+
 def test_serving_without_labels_gets_the_covariate_part_and_says_so(
     trained, capsys):
   df = scenario(12_000, 30, 'covariate').drop(columns=['label'])

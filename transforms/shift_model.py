@@ -643,6 +643,17 @@ def _combine(per_class: List[Tuple[float, float]], settings: ModelSettings
   return change, p_value, moved
 
 
+def _row_hashes(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
+  """One 64-bit hash per row of a feature matrix and its label codes."""
+  from transforms import shift_stats  # pylint: disable=g-import-not-at-top
+  keys = shift_stats.mix(np.asarray(codes, dtype=np.float64).view(np.uint64))
+  for j in range(x.shape[1]):
+    column = np.where(np.isnan(x[:, j]), -1.2345e300, x[:, j])
+    keys = shift_stats.mix(keys ^ np.ascontiguousarray(
+        column, dtype=np.float64).view(np.uint64))
+  return keys
+
+
 def label_model(baseline: pa.Table, current: pa.Table,
                 features: Sequence[str], label: str,
                 settings: ModelSettings) -> Optional[LabelModelResult]:
@@ -700,6 +711,19 @@ def _label_model(baseline: pa.Table, current: pa.Table,
   xb, xc, categorical = _matrices(baseline, current, usable,
                                   settings.max_categories)
   train, held = _split(base_codes, settings.holdout, rng)
+  # Rows the model was trained on score better than unseen ones: the
+  # held-out rows and the span's rows that repeat a training row (the same
+  # span validated against itself, or overlapping spans) are left out of
+  # both sides alike.
+  seen = _row_hashes(xb[train], base_codes[train])
+  held = held[~np.isin(_row_hashes(xb[held], base_codes[held]), seen)]
+  fresh = ~np.isin(_row_hashes(xc, cur_codes), seen)
+  if fresh.sum() < settings.min_rows or len(held) < settings.min_rows:
+    return _not_modelled(
+        f'only {int(fresh.sum())} of the span\'s {len(cur_codes)} labelled '
+        f'rows differ from the rows the label model was trained on (the span '
+        f'repeats the baseline)')
+  xc, cur_codes = xc[fresh], cur_codes[fresh]
   model = _model(settings, categorical).fit(xb[train], base_codes[train])
   held_proba, cur_proba = model.predict_proba(xb[held]), model.predict_proba(xc)
   held_codes = base_codes[held]
@@ -730,7 +754,7 @@ def _label_model(baseline: pa.Table, current: pa.Table,
       classes=[str(c) for c in classes],
       baseline_prior={str(c): float(p) for c, p in zip(classes, base_prior)},
       current_prior={str(c): float(p) for c, p in zip(classes, cur_prior)},
-      n_train=len(train), n_baseline=len(held), n_current=len(cur_y))
+      n_train=len(train), n_baseline=len(held), n_current=len(cur_codes))
 
 
 # ---------------------------------------------------------------- diagnosis
@@ -817,6 +841,10 @@ def diagnose(evidence: Evidence) -> Diagnosis:
 
 
 def _verdict(kind: Optional[str], e: Evidence) -> str:
+  if kind == CONCEPT_SHIFT and e.x_moved is None:
+    return ('Verdict: concept shift. The relation between features and label '
+            'changed; whether the features moved as a whole was not '
+            'measured.')
   if kind == CONCEPT_SHIFT:
     return ('Verdict: concept shift. The relation between features and label '
             'changed while the features did not.')
@@ -834,6 +862,9 @@ def _verdict(kind: Optional[str], e: Evidence) -> str:
     return ('Verdict: covariate shift. The features moved and the label '
             'shares follow them; the relation between features and label '
             'stayed.')
+  if kind == COVARIATE_SHIFT and e.concept_raw is None:
+    return ('Verdict: covariate shift. The features moved; whether their '
+            'relation to the label stayed is not known without labels.')
   if kind == COVARIATE_SHIFT:
     return ('Verdict: covariate shift. The features moved; the relation '
             'between features and label stayed.')

@@ -181,10 +181,12 @@ class LabelByBucketFn(beam.CombineFn):
     """(bucket code per row, bucket keys): numbers on the log grid, other
     values dictionary-encoded; missing rows get the MISSING key."""
     if kind == 'number':
-      codes = number_buckets(_as_float(values))
-      keys, index = np.unique(codes, return_inverse=True)
-      return index, [MISSING if is_missing_code(int(k)) else int(k)
-                     for k in keys]
+      # Hash-based encoding: no sort of the batch's codes.
+      encoded = pa.array(number_buckets(_as_float(values))).dictionary_encode()
+      index = np.asarray(encoded.indices.to_numpy(zero_copy_only=False),
+                         dtype=np.int64)
+      return index, [MISSING if is_missing_code(k) else k
+                     for k in encoded.dictionary.to_pylist()]
     encoded = values.dictionary_encode()
     index = np.asarray(encoded.indices.fill_null(-1).to_numpy(
         zero_copy_only=False), dtype=np.int64)
@@ -244,8 +246,9 @@ class LabelByBucketFn(beam.CombineFn):
     acc['moments'][2] += float((yy[numeric] ** 2).sum())
     n_classes = len(classes)
     if not acc['class_overflow']:
-      for c, count in zip(*np.unique(li, return_counts=True)):
-        acc['classes'][classes[c]] += int(count)
+      for c, count in enumerate(np.bincount(li, minlength=n_classes)):
+        if count:
+          acc['classes'][classes[c]] += int(count)
       if len(acc['classes']) > MAX_CLASSES:
         acc['class_overflow'] = True
         acc['classes'] = collections.Counter()
@@ -256,10 +259,12 @@ class LabelByBucketFn(beam.CombineFn):
         continue
       bi = index[rows]
       if not acc['class_overflow']:
-        combined = bi * n_classes + li
-        for code, count in zip(*np.unique(combined, return_counts=True)):
+        combined = np.bincount(bi * n_classes + li,
+                               minlength=len(keys) * n_classes)
+        for code in np.flatnonzero(combined):
           feature['counts'][(keys[code // n_classes],
-                             classes[code % n_classes])] += int(count)
+                             classes[code % n_classes])] += int(
+                                 combined[code])
       if numeric.any():
         present = bi[numeric]
         n = np.bincount(present)
@@ -362,16 +367,47 @@ class LabelByBucket(beam.PTransform):
 # Row sample
 
 
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def mix(x: np.ndarray) -> np.ndarray:
+  """splitmix64's finalizer: spreads every input bit over the output."""
+  with np.errstate(over='ignore'):
+    x = (x ^ (x >> np.uint64(30))) * _MIX1
+    x = (x ^ (x >> np.uint64(27))) * _MIX2
+    return x ^ (x >> np.uint64(31))
+
+
+def _column_hash(column: pa.Array) -> np.ndarray:
+  """A 64-bit hash per value (nulls hash alike), vectorized: numbers by
+  their float64 bits, text by hashing its dictionary once."""
+  if isinstance(column, pa.ChunkedArray):
+    column = column.combine_chunks()
+  t = column.type
+  if (pa.types.is_integer(t) or pa.types.is_floating(t) or
+      pa.types.is_boolean(t)):
+    x = np.asarray(pc.cast(column, pa.float64()).to_numpy(
+        zero_copy_only=False), dtype=np.float64)
+    x = np.where(np.isnan(x), np.float64(-1.2345e300), x)
+    return mix(x.view(np.uint64))
+  encoded = column.dictionary_encode()
+  words = pd.util.hash_array(
+      np.asarray(encoded.dictionary.to_pylist() + [None], dtype=object),
+      categorize=False)
+  index = np.asarray(encoded.indices.fill_null(-1).to_numpy(
+      zero_copy_only=False), dtype=np.int64)
+  return words[index]  # -1: the None appended last
+
+
 def _row_keys(table: pa.Table) -> np.ndarray:
   """A 64-bit hash of each row's values: the sample's random order, the same
   for the same row wherever and whenever it is read."""
   keys = np.zeros(table.num_rows, dtype=np.uint64)
   for i, column in enumerate(table.columns):
-    values = column.to_pandas()
-    h = pd.util.hash_array(values.to_numpy(dtype=object), categorize=False)
-    keys = (keys * np.uint64(0x100000001B3)) ^ h ^ np.uint64(i + 1)
-  # A final mix so rows that differ in one column spread over the range.
-  return pd.util.hash_array(keys, categorize=False)
+    with np.errstate(over='ignore'):
+      keys = mix(keys ^ _column_hash(column) ^ np.uint64(i + 1))
+  return keys
 
 
 class RowSampleFn(beam.CombineFn):
