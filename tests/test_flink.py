@@ -11,6 +11,7 @@ Central; without it (no Maven Central, no Java) these tests skip and say why.
 
 import glob
 import importlib.util
+import json
 import math
 import os
 import shutil
@@ -20,6 +21,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from beam_jobs import infer_schema as infer_job
@@ -234,6 +236,22 @@ def test_flink_with_two_sdk_worker_processes_equals_the_direct_runner(
   assert {(a[0], a[2]) for a in anomalies} >= {('schema', 'country'),
                                                 ('drift', 'income')}
   assert anomalies == _anomaly_rows(stores['flink'])
+  # The shift check's inputs: the same row sample (chosen by a hash of each
+  # row, not by which worker saw it) and the same label counts per bucket.
+  assert ('shift', '', '', 'COVARIATE_SHIFT', 'WARNING') in anomalies
+  samples = {name: pq.read_table(os.path.join(s.dir, artifacts.SAMPLE_FILE))
+             for name, s in spans.items()}
+  assert samples['direct'].num_rows == 7000
+  assert samples['direct'].equals(samples['flink'])
+  buckets = {name: json.loads(s.load_bytes(artifacts.SHIFT_FILE))
+             for name, s in spans.items()}
+  for part in buckets.values():
+    for piece in part['slices'].values():
+      piece['moments'] = [round(v, 6) for v in piece['moments']]
+      for feature in piece['features'].values():
+        feature['moments'] = [[m[0], m[1]] + [round(v, 6) for v in m[2:]]
+                              for m in feature['moments']]
+  assert buckets['direct'] == buckets['flink']
   dead = _dead_letter_lines(stores['direct'])
   assert len(dead) == 2 and dead == _dead_letter_lines(stores['flink'])
 
