@@ -269,3 +269,37 @@ def test_bad_shift_config_is_one_line_naming_the_key(trained, override,
   with pytest.raises(UserError) as e:
     trained.validate('serving', '2024-05-01', override)
   assert str(e.value).startswith(message) and '\n' not in str(e.value)
+
+
+def test_planted_concept_shift_in_a_real_0_1_label_is_found_by_the_model(
+    tmp_path):
+  """diamonds again, with a 0/1 label: expensive = price above 5,000. In the
+  serving half the best colours (D, E, F: half the stones) count as
+  expensive from 2,500 on: P(y|x) moved in one region (~10% of the rows).
+  The label model must call it concept shift, not label shift (P(y) moved
+  too) nor covariate shift (P(x) did not)."""
+  df = corpus.load('diamonds')
+  rng = np.random.default_rng(8)
+  serving = rng.random(len(df)) < 0.5
+  df['expensive'] = (df.price > 5000).astype(int)
+  train, serve = df[~serving].drop(columns=['price']), df[serving].copy()
+  best = serve.color.isin(['D', 'E', 'F'])
+  serve.loc[best, 'expensive'] = (serve.loc[best, 'price'] > 2500).astype(int)
+  serve = serve.drop(columns=['price'])
+  p = Project(tmp_path)
+  extra = ['dataset.label=expensive']
+  p.write(train, 'train', '2024-01-01')
+  assert p.stats('train', '2024-01-01', *extra) == EXIT_OK
+  assert p.infer('dataset.label=expensive') == EXIT_OK
+  p.write(serve, 'serving', '2024-01-01')
+  p.validate('serving', '2024-01-01', *extra)
+  assert [r['anomaly_type'] for r in _diagnoses(p, '2024-01-01')] == [
+      'CONCEPT_SHIFT']
+  model = {r['metric']: r for r in warehouse_rows(
+      p.db, "SELECT metric, value, is_anomaly FROM drift_skew WHERE "
+      "\"check\" = 'shift' AND slice = '' AND feature = 'expensive'")}
+  assert model['CALIBRATION_CHANGE']['is_anomaly']
+  assert model['CALIBRATION_CHANGE_PRIOR_CORRECTED']['is_anomaly']
+  auc = warehouse_rows(p.db, "SELECT value, is_anomaly FROM drift_skew WHERE "
+                       "metric = 'DOMAIN_CLASSIFIER_AUC'")
+  assert [r['is_anomaly'] for r in auc] == [False]
