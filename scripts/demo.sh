@@ -47,6 +47,11 @@ print(con.sql("""
   SELECT slice, feature, metric, round(value, 3) AS value, threshold, is_anomaly
   FROM drift_skew WHERE span = '1987' AND "check" = 'drift'
   ORDER BY value DESC LIMIT 8"""))
+print('Which kind of shift, 1987 against 1986 (anomalies, check=shift):')
+for kind, text in con.execute("""
+    SELECT anomaly_type, description FROM anomalies
+    WHERE span = '1987' AND "check" = 'shift' AND feature = ''""").fetchall():
+  print(f'  {kind}: {text[:240]}')
 print('Representation and wage parity by ethnic group, 1987:')
 print(con.sql("""
   SELECT "check", slice AS "group", metric, round(value, 3) AS value, threshold, is_anomaly

@@ -221,7 +221,7 @@ def bucket_rates(table: Sequence[Tuple[str, float, float, float, float]],
   width, left, row = 360, 120, 18
   values = [v for _, a, b, _, _ in table for v in (a, b) if math.isfinite(v)]
   top = max([abs(v) for v in values] or [1.0]) or 1.0
-  scale = (width - left - 50) / top
+  scale = (width - left - 100) / top  # room for 'a → b' after the bars
   text = (lambda v: f'{v:.0%}') if as_share else (lambda v: f'{v:.3g}')
   parts = []
   for i, (name, base, cur, n_base, n_cur) in enumerate(table):

@@ -372,6 +372,10 @@ def _check_slice(out: findings.Findings, slice_name: str, cur, base,
       out.add(label, 'LABEL_MEAN_CHANGE', value, spec.max_label_change,
               False, '', spec.severity, '', group=slice_name)
       out.measurements[-1]['is_anomaly'] = bool(label_moved)
+      if value > spec.max_label_change and not label_moved:
+        out.measurements[-1]['note'] = (
+            f'above the threshold but within sampling noise (z={z:.2f} < '
+            f'{critical:.2f})')
       if result is not None:
         result.label_rates = ({'mean': m1}, {'mean': m2})
     else:
@@ -545,8 +549,13 @@ def check(kind: str, where: Mapping[str, str], label: Optional[str],
     located = _flagged(corrected if 'CONCEPT' in verdict.kind else raw, spec)
     words = _words(verdict.kind, label, corrected or raw, located, domain,
                    result)
+    # The description: the finding in words, then the verdict's sentence
+    # (every reason is in the report's table of measurements).
+    closing = [r for r in verdict.reasons if r.startswith('Verdict:')]
+    if not verdict.complete:
+      closing.append(verdict.reasons[-1])
     out.add('', 'DIAGNOSIS', None, None, True, verdict.kind, spec.severity,
-            words + ' ' + ' '.join(verdict.reasons))
+            ' '.join([words] + closing))
     out.measurements.pop()  # the numbers behind it are rows already
     if 'CONCEPT' in verdict.kind:
       for feature in located[:5]:
@@ -638,7 +647,8 @@ def _words(kind: str, label: Optional[str], conditional, located,
     parts.append(f'a classifier tells the baseline rows from the span\'s with '
                  f'AUC {domain.auc:.3f} (mostly by {top}): covariate shift, '
                  f'P(x) moved.')
-  return ' '.join(parts) or kind.replace('_', ' ').lower() + '.'
+  text = ' '.join(parts) or kind.replace('_', ' ').lower() + '.'
+  return text[:1].upper() + text[1:]
 
 
 def model_features(sample: Optional[pa.Table], label: Optional[str],

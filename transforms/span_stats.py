@@ -32,6 +32,7 @@ from transforms import progress
 from transforms import shift_stats
 from transforms import sources
 from transforms import statistics
+from transforms import validation
 from transforms.errors import EmptySpanError, UserError
 
 _log = logging.getLogger(__name__)
@@ -300,7 +301,10 @@ def shift_plan(cfg: DictConfig, schema: Optional[pa.Schema],
                       f'(columns: {", ".join(schema.names[:20])})')
     columns = [c for c in columns if c in spec.features or c == label]
   columns = [c for c in columns if c not in spec.exclude or c == label]
-  features = [c for c in columns if c != label]
+  # Identifiers (named like an id or a time) have no buckets worth a label
+  # rate; the models leave them out too (shift.model_features).
+  features = [c for c in columns if c != label and not (
+      spec.features is None and validation.is_identifier_name(c))]
   return ShiftPlan(
       label=label,
       bucket_features=shift_stats.feature_kinds_for_buckets(features, kinds),
