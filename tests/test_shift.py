@@ -303,3 +303,52 @@ def test_planted_concept_shift_in_a_real_0_1_label_is_found_by_the_model(
   auc = warehouse_rows(p.db, "SELECT value, is_anomaly FROM drift_skew WHERE "
                        "metric = 'DOMAIN_CLASSIFIER_AUC'")
   assert [r['is_anomaly'] for r in auc] == [False]
+
+
+@pytest.mark.parametrize('name', ['digits', 'breast_cancer', 'diamonds',
+                                  'penguins', 'weather', 'planes'])
+def test_random_halves_of_real_data_give_no_shift(name):
+  """Real datasets split at random: nothing moved, so no verdict and no
+  measurement past its threshold and its noise test, in 5 splits each
+  (with the label, where the dataset has one; 5,000-row samples)."""
+  label = corpus.entry(name).get('label')
+  raw = corpus.to_arrow(name)
+  table = pa.table({n: arrow_types.cast_column(
+      raw.column(n), arrow_types.read_type(raw.column(n).type))
+                    for n in raw.column_names})
+  kinds = arrow_types.feature_kinds(table.schema)
+  columns = shift_stats.sample_columns(table.schema, kinds)
+  spec = shift.ShiftSpec()
+  buckets = shift_stats.feature_kinds_for_buckets(
+      [c for c in columns if c != label], kinds)
+  verdicts, flagged, measured = [], [], set()
+  for seed in range(5):
+    mask = np.random.default_rng(seed).random(table.num_rows) < 0.5
+    sides = []
+    for part in (table.filter(pa.array(mask)), table.filter(pa.array(~mask))):
+      batch = arrow_types.table_to_tfdv(part)
+      counts = None
+      if label:
+        fn = shift_stats.LabelByBucketFn(label, buckets, [], spec.max_values)
+        counts = json.loads(fn.extract_output(
+            fn.add_input(fn.create_accumulator(), batch)))
+      sampler = shift_stats.RowSampleFn(columns, 5000)
+      sides.append((counts, sampler.extract_output(
+          sampler.add_input(None, batch))))
+    (base, base_sample), (cur, cur_sample) = sides
+    anomalies, measurements, _, _ = shift.check(
+        'drift', {'split': 'x', 'span': str(seed)}, label, cur, base,
+        cur_sample, base_sample,
+        shift.model_features(cur_sample, label, spec), spec)
+    verdicts += [a['anomaly_type'] for a in anomalies]
+    flagged += [(m['feature'], m['metric'], m['value']) for m in measurements
+                if m['is_anomaly']]
+    measured |= {m['metric'] for m in measurements if m['value'] is not None}
+  assert verdicts == [] and flagged == []
+  # ... and it did look: the domain classifier always, the label's parts
+  # where there is a label.
+  assert 'DOMAIN_CLASSIFIER_AUC' in measured
+  if label:
+    assert measured & {'LABEL_SHARE_L_INFTY', 'LABEL_MEAN_CHANGE'}
+  if label and table.num_rows >= 2000:  # deciles of >= 100 rows a side
+    assert 'CONDITIONAL_LABEL_CHANGE' in measured
