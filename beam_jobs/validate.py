@@ -206,11 +206,10 @@ def check_shift(cfg: DictConfig, span: span_stats.SpanStatistics, kind: str,
   label = config.label(cfg)
   features = [f for f in shift.model_features(span.sample, label, spec)
               if base_sample is not None and f in base_sample.column_names]
-  anomalies, measurements, _, notes = shift.check(
+  anomalies, measurements, result, notes = shift.check(
       kind, where, label, span.shift_buckets, base_buckets, span.sample,
       base_sample, features, spec)
-  charts = shift.charts(span.shift_buckets, base_buckets, label, spec)
-  return anomalies, measurements, charts, notes
+  return anomalies, measurements, result.charts, notes
 
 
 def _slice_feature_names(cfg: DictConfig) -> List[str]:

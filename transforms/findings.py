@@ -28,20 +28,37 @@ class Findings:
     ``group`` names the slice of the measurement row (the anomaly row is
     about the feature as a whole). Returns ``flagged``.
     """
-    self.measurements.append({
+    self.measure(feature, metric, value, threshold, flagged, group)
+    if flagged:
+      self.flag(feature, metric, value, threshold, anomaly_type, severity,
+                description)
+    return bool(flagged)
+
+  def measure(self, feature: str, metric: str, value: Optional[float],
+              threshold: Optional[float], is_anomaly: bool = False,
+              group: str = '', note: Optional[str] = None) -> None:
+    """A measurement row only (``note``: why not measured, or why a value
+    past its threshold is no anomaly)."""
+    row = {
         'slice': group, 'feature': feature, 'check': self.check,
         'metric': metric, 'value': value, 'threshold': threshold,
-        'is_anomaly': bool(flagged), 'baseline_split': self._split,
+        'is_anomaly': bool(is_anomaly), 'baseline_split': self._split,
+        'baseline_span': self._span}
+    if note is not None:
+      row['note'] = note
+    self.measurements.append(row)
+
+  def flag(self, feature: str, metric: str, value: Optional[float],
+           threshold: Optional[float], anomaly_type: str, severity: str,
+           description: str) -> None:
+    """An anomaly row only."""
+    self.anomalies.append({
+        'slice': '', 'feature': feature, 'check': self.check,
+        'anomaly_type': anomaly_type, 'severity': severity,
+        'description': description,
+        'metric': metric, 'value': value, 'threshold': threshold,
+        'schema_version': None, 'baseline_split': self._split,
         'baseline_span': self._span})
-    if flagged:
-      self.anomalies.append({
-          'slice': '', 'feature': feature, 'check': self.check,
-          'anomaly_type': anomaly_type, 'severity': severity,
-          'description': description,
-          'metric': metric, 'value': value, 'threshold': threshold,
-          'schema_version': None, 'baseline_split': self._split,
-          'baseline_span': self._span})
-    return bool(flagged)
 
   def rows(self):
     """(anomaly rows, measurement rows)."""

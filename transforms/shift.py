@@ -316,6 +316,8 @@ class Result:
   conditional: Dict[str, Conditional] = dataclasses.field(default_factory=dict)
   domain: Any = None
   label_model: Any = None
+  # what the report draws (None: no label counts on both sides)
+  charts: Optional['Charts'] = None
 
 
 def _layer1_features(cur: Mapping[str, Any], base: Mapping[str, Any]
@@ -342,13 +344,11 @@ def _check_slice(out: findings.Findings, slice_name: str, cur, base,
                                                 spec.alpha)
     significant = z is not None and critical is not None and z >= critical
     label_moved = value > spec.max_label_change and significant
-    out.add(label, 'LABEL_SHARE_L_INFTY', value, spec.max_label_change,
-            False, '', spec.severity, '', group=slice_name)
-    if label_moved is False and value > spec.max_label_change:
-      out.measurements[-1]['note'] = (
-          f'above the threshold but within sampling noise (z={z:.2f} < '
-          f'{critical:.2f})')
-    out.measurements[-1]['is_anomaly'] = bool(label_moved)
+    out.measure(label, 'LABEL_SHARE_L_INFTY', value, spec.max_label_change,
+                label_moved, slice_name, note=(
+                    _noise_note(z, critical)
+                    if value > spec.max_label_change and not label_moved
+                    else None))
     b_shares, c_shares = _shares(b_counts), _shares(c_counts)
     classes = sorted(set(b_counts) | set(c_counts), key=str)
     focus = focus_class(classes, b_shares)
@@ -369,30 +369,26 @@ def _check_slice(out: findings.Findings, slice_name: str, cur, base,
       critical = NormalDist().inv_cdf(1 - spec.alpha / 2)
       label_moved = value > spec.max_label_change and z >= critical
       label_std = s1
-      out.add(label, 'LABEL_MEAN_CHANGE', value, spec.max_label_change,
-              False, '', spec.severity, '', group=slice_name)
-      out.measurements[-1]['is_anomaly'] = bool(label_moved)
-      if value > spec.max_label_change and not label_moved:
-        out.measurements[-1]['note'] = (
-            f'above the threshold but within sampling noise (z={z:.2f} < '
-            f'{critical:.2f})')
+      out.measure(label, 'LABEL_MEAN_CHANGE', value, spec.max_label_change,
+                  label_moved, slice_name, note=(
+                      _noise_note(z, critical)
+                      if value > spec.max_label_change and not label_moved
+                      else None))
       if result is not None:
         result.label_rates = ({'mean': m1}, {'mean': m2})
     else:
-      out.add(label, 'LABEL_MEAN_CHANGE', None, spec.max_label_change, False,
-              '', spec.severity, '', group=slice_name)
-      out.measurements[-1]['note'] = (
-          'label has no numeric values, or too many classes on one side')
+      out.measure(label, 'LABEL_MEAN_CHANGE', None, spec.max_label_change,
+                  group=slice_name, note=(
+                      'label has no numeric values, or too many classes on '
+                      'one side'))
   raw, corrected = {}, {}
   for feature in _layer1_features(cur, base):
     f_cur, f_base = cur['features'][feature], base['features'][feature]
     if f_cur['overflow'] or f_base['overflow']:
-      out.add(feature, 'CONDITIONAL_LABEL_CHANGE', None,
-              spec.max_conditional_change, False, '', spec.severity, '',
-              group=slice_name)
-      out.measurements[-1]['note'] = (
-          f'more than shift.max_values={spec.max_values} distinct values: '
-          f'not bucketed (identifier-like)')
+      out.measure(feature, 'CONDITIONAL_LABEL_CHANGE', None,
+                  spec.max_conditional_change, group=slice_name, note=(
+                      f'more than shift.max_values={spec.max_values} '
+                      f'distinct values: not bucketed (identifier-like)'))
       continue
     buckets = feature_buckets(f_base, f_cur)
     versions = [('CONDITIONAL_LABEL_CHANGE', None, raw)]
@@ -406,16 +402,12 @@ def _check_slice(out: findings.Findings, slice_name: str, cur, base,
       flagged = (found.value is not None and
                  found.value > spec.max_conditional_change and
                  found.significant)
-      out.add(feature, metric, found.value, spec.max_conditional_change,
-              False, '', spec.severity, '', group=slice_name)
-      row = out.measurements[-1]
-      row['is_anomaly'] = bool(flagged)
-      if found.note:
-        row['note'] = found.note
-      elif (found.value > spec.max_conditional_change and
-            not found.significant):
-        row['note'] = (f'above the threshold but within sampling noise '
-                       f'(z={found.z:.2f} < {found.critical:.2f})')
+      note = found.note
+      if note is None and found.value > spec.max_conditional_change and (
+          not found.significant):
+        note = _noise_note(found.z, found.critical)
+      out.measure(feature, metric, found.value, spec.max_conditional_change,
+                  flagged, slice_name, note=note)
   if not (classification and label_moved):
     # No prior change to correct for (or a numeric label, where a prior
     # correction does not apply): the raw numbers stand for both.
@@ -434,8 +426,9 @@ class Charts:
 def charts(cur_buckets: Optional[Mapping[str, Any]],
            base_buckets: Optional[Mapping[str, Any]], label: Optional[str],
            spec: ShiftSpec) -> Optional[Charts]:
-  """The report's per-bucket label rates, from the two spans' shift.json
-  (the same numbers the check measured)."""
+  """The report's per-bucket label rates, from the two spans' shift.json:
+  what ``check`` returns as ``Result.charts``, for the report job, which
+  redraws a report without running the check."""
   if not (label and cur_buckets and base_buckets):
     return None
   cur = cur_buckets['slices'].get(shift_stats.OVERALL)
@@ -491,6 +484,7 @@ def check(kind: str, where: Mapping[str, str], label: Optional[str],
       if slice_name == shift_stats.OVERALL:
         label_moved, raw, corrected = moved, r, c
         result.conditional = r
+        result.charts = Charts(result.focus, r)
   elif label:
     side = 'the span' if not cur_buckets else f'{where["split"]} span ' \
         f'{where["span"]}'
@@ -554,19 +548,15 @@ def check(kind: str, where: Mapping[str, str], label: Optional[str],
     closing = [r for r in verdict.reasons if r.startswith('Verdict:')]
     if not verdict.complete:
       closing.append(verdict.reasons[-1])
-    out.add('', 'DIAGNOSIS', None, None, True, verdict.kind, spec.severity,
-            ' '.join([words] + closing))
-    out.measurements.pop()  # the numbers behind it are rows already
+    # An anomaly row only: the numbers behind it are measurement rows.
+    out.flag('', 'DIAGNOSIS', None, None, verdict.kind, spec.severity,
+             ' '.join([words] + closing))
     if 'CONCEPT' in verdict.kind:
       for feature in located[:5]:
         c = (corrected or raw)[feature]
-        out.anomalies.append(dict(out.anomalies[-1], feature=feature,
-                                  anomaly_type='CONDITIONAL_LABEL_CHANGE',
-                                  metric='CONDITIONAL_LABEL_CHANGE',
-                                  value=c.value,
-                                  threshold=spec.max_conditional_change,
-                                  description=_bucket_words(feature, c,
-                                                            label)))
+        out.flag(feature, 'CONDITIONAL_LABEL_CHANGE', c.value,
+                 spec.max_conditional_change, 'CONDITIONAL_LABEL_CHANGE',
+                 spec.severity, _bucket_words(feature, c, label))
   if not verdict.complete:
     notes.append(f'shift ({kind}): covariate part only; telling label and '
                  f'concept shift apart needs labels on both sides' +
@@ -575,10 +565,15 @@ def check(kind: str, where: Mapping[str, str], label: Optional[str],
   return anomalies, measurements, result, notes
 
 
+def _noise_note(z: float, critical: float) -> str:
+  return (f'above the threshold but within sampling noise (z={z:.2f} < '
+          f'{critical:.2f})')
+
+
 def _not_measured(out: findings.Findings, feature: str, metric: str,
                   threshold: Optional[float], reason: str) -> None:
-  out.add(feature, metric, None, threshold, False, '', '', '')
-  out.measurements[-1]['note'] = reason or 'not measured'
+  out.measure(feature, metric, None, threshold,
+              note=reason or 'not measured')
 
 
 def _model_rows(out: findings.Findings, domain, model, spec: ShiftSpec,
@@ -592,32 +587,28 @@ def _model_rows(out: findings.Findings, domain, model, spec: ShiftSpec,
                   spec.max_calibration_change, model.reason)
     model = None
   if domain is not None:
-    out.add('', 'DOMAIN_CLASSIFIER_AUC', domain.auc, spec.max_domain_auc,
-            False, '', spec.severity, '')
-    out.measurements[-1]['is_anomaly'] = bool(domain.moved)
+    out.measure('', 'DOMAIN_CLASSIFIER_AUC', domain.auc, spec.max_domain_auc,
+                domain.moved)
     if domain.within_class_auc is None and label:
       _not_measured(out, label, 'WITHIN_CLASS_DOMAIN_AUC',
                     spec.max_domain_auc, domain.within_class_reason)
     if domain.within_class_auc is not None:
-      out.add(label or '', 'WITHIN_CLASS_DOMAIN_AUC', domain.within_class_auc,
-              spec.max_domain_auc, False, '', spec.severity, '')
-      out.measurements[-1]['is_anomaly'] = bool(domain.within_class_moved)
+      out.measure(label or '', 'WITHIN_CLASS_DOMAIN_AUC',
+                  domain.within_class_auc, spec.max_domain_auc,
+                  domain.within_class_moved)
     # Which features carry the move, when there is one to carry.
     for feature, value in (list(domain.importances.items())[:10]
                            if domain.moved else []):
-      out.add(feature, 'DOMAIN_IMPORTANCE', value, None, False, '',
-              spec.severity, '')
+      out.measure(feature, 'DOMAIN_IMPORTANCE', value, None)
   if model is not None:
-    out.add(label or '', 'CALIBRATION_CHANGE', model.calibration_change,
-            spec.max_calibration_change, False, '', spec.severity, '')
-    out.measurements[-1]['is_anomaly'] = bool(model.moved)
-    out.add(label or '', 'CALIBRATION_CHANGE_PRIOR_CORRECTED',
-            model.prior_corrected_change, spec.max_calibration_change, False,
-            '', spec.severity, '')
-    out.measurements[-1]['is_anomaly'] = bool(model.prior_corrected_moved)
+    out.measure(label or '', 'CALIBRATION_CHANGE', model.calibration_change,
+                spec.max_calibration_change, model.moved)
+    out.measure(label or '', 'CALIBRATION_CHANGE_PRIOR_CORRECTED',
+                model.prior_corrected_change, spec.max_calibration_change,
+                model.prior_corrected_moved)
     for metric, value in (('LOG_LOSS_BASELINE', model.baseline_log_loss),
                           ('LOG_LOSS_SPAN', model.current_log_loss)):
-      out.add(label or '', metric, value, None, False, '', spec.severity, '')
+      out.measure(label or '', metric, value, None)
 
 
 def _bucket_words(feature: str, c: Conditional, label: Optional[str]) -> str:
