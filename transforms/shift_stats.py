@@ -135,6 +135,10 @@ def _new_slice() -> Dict[str, Any]:
           'moments': [0, 0.0, 0.0], 'features': {}}
 
 
+def _drop_buckets(feature: Dict[str, Any]) -> None:
+  feature.update(overflow=True, counts=collections.Counter(), moments={})
+
+
 def _new_feature(kind: str) -> Dict[str, Any]:
   return {'kind': kind, 'overflow': False,
           'counts': collections.Counter(), 'moments': {}}
@@ -275,11 +279,15 @@ class LabelByBucketFn(beam.CombineFn):
           m[0] += int(n[code])
           m[1] += float(s[code])
           m[2] += float(ss[code])
-      if (feature['kind'] == 'text' and
-          len(feature['moments'] or {k for k, _ in feature['counts']})
-          > self._max_values + 1):
-        feature.update(overflow=True, counts=collections.Counter(),
-                       moments={})
+      self._check_overflow(feature)
+
+  def _check_overflow(self, feature: Dict[str, Any]) -> None:
+    """A text feature with more than max_values values (and missing) is
+    identifier-like: its buckets are dropped and it stays marked."""
+    if feature['kind'] == 'text' and len(
+        feature['moments'] or {k for k, _ in feature['counts']}) > (
+            self._max_values + 1):
+      _drop_buckets(feature)
 
   def merge_accumulators(self, accumulators: Iterable[Dict[str, Any]]):
     out: Dict[str, Any] = {}
@@ -301,19 +309,14 @@ class LabelByBucketFn(beam.CombineFn):
           target = into['features'].setdefault(name,
                                                _new_feature(feature['kind']))
           if target['overflow'] or feature['overflow']:
-            target.update(overflow=True, counts=collections.Counter(),
-                          moments={})
+            _drop_buckets(target)
             continue
           target['counts'].update(feature['counts'])
           for key, m in feature['moments'].items():
             t = target['moments'].setdefault(key, [0, 0.0, 0.0])
             for i in range(3):
               t[i] += m[i]
-          if (target['kind'] == 'text' and len(
-              target['moments'] or {k for k, _ in target['counts']})
-              > self._max_values + 1):
-            target.update(overflow=True, counts=collections.Counter(),
-                          moments={})
+          self._check_overflow(target)
         if into['class_overflow']:
           for feature in into['features'].values():
             feature['counts'] = collections.Counter()
