@@ -233,6 +233,19 @@ def test_the_sample_keeps_hashed_features_hashed(trained):
   assert not keys & {'a', 'b', 'c'}
 
 
+def _train_then_serve(tmp_path, train, serve, label):
+  """Statistics and a schema of ``train``, then ``serve`` validated (span
+  2024-01-01 of both splits) with ``label`` as dataset.label."""
+  p = Project(tmp_path)
+  extra = [f'dataset.label={label}']
+  p.write(train, 'train', '2024-01-01')
+  assert p.stats('train', '2024-01-01', *extra) == EXIT_OK
+  assert p.infer(*extra) == EXIT_OK
+  p.write(serve, 'serving', '2024-01-01')
+  p.validate('serving', '2024-01-01', *extra)
+  return p
+
+
 def test_planted_concept_shift_in_real_data_is_found(tmp_path):
   """diamonds (53,940 real stones), split at random into a training and a
   serving half; in the serving half stones of the best colours (D, E) now
@@ -243,13 +256,7 @@ def test_planted_concept_shift_in_real_data_is_found(tmp_path):
   train, serve = df[~serving].copy(), df[serving].copy()
   best = serve.color.isin(['D', 'E'])
   serve.loc[best, 'price'] = (serve.loc[best, 'price'] * 0.6).round()
-  p = Project(tmp_path)
-  extra = ['dataset.label=price']
-  p.write(train, 'train', '2024-01-01')
-  assert p.stats('train', '2024-01-01', *extra) == EXIT_OK
-  assert p.infer('dataset.label=price') == EXIT_OK
-  p.write(serve, 'serving', '2024-01-01')
-  p.validate('serving', '2024-01-01', *extra)
+  p = _train_then_serve(tmp_path, train, serve, 'price')
   found = _diagnoses(p, '2024-01-01')
   assert [r['anomaly_type'] for r in found] == ['CONCEPT_SHIFT']
   located = warehouse_rows(
@@ -286,13 +293,7 @@ def test_planted_concept_shift_in_a_real_0_1_label_is_found_by_the_model(
   best = serve.color.isin(['D', 'E', 'F'])
   serve.loc[best, 'expensive'] = (serve.loc[best, 'price'] > 2500).astype(int)
   serve = serve.drop(columns=['price'])
-  p = Project(tmp_path)
-  extra = ['dataset.label=expensive']
-  p.write(train, 'train', '2024-01-01')
-  assert p.stats('train', '2024-01-01', *extra) == EXIT_OK
-  assert p.infer('dataset.label=expensive') == EXIT_OK
-  p.write(serve, 'serving', '2024-01-01')
-  p.validate('serving', '2024-01-01', *extra)
+  p = _train_then_serve(tmp_path, train, serve, 'expensive')
   assert [r['anomaly_type'] for r in _diagnoses(p, '2024-01-01')] == [
       'CONCEPT_SHIFT']
   model = {r['metric']: r for r in warehouse_rows(
