@@ -29,6 +29,7 @@ from transforms import artifacts
 from transforms import config
 from transforms import dataflow
 from transforms import feature_skew
+from transforms import runner
 from transforms import sinks
 from transforms import sources
 from transforms import span_stats
@@ -118,7 +119,7 @@ def run(cfg: DictConfig) -> int:
   run_id = span_stats.new_run_id(run_ts)
   scratch = store.scratch(run_id)
 
-  pipeline = beam.Pipeline(options=config.pipeline_options(cfg))
+  pipeline = beam.Pipeline(options=runner.pipeline_options(cfg))
   training = _read_side(pipeline, train_cfg, 'Training', spec.identifiers)
   serving = _read_side(pipeline, cfg, 'Serving', spec.identifiers)
   found = ((training['batches'], serving['batches'])

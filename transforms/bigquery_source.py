@@ -23,6 +23,7 @@ from apache_beam.metrics import Metrics
 import pyarrow as pa
 
 from transforms import arrow_types
+from transforms import errors
 from transforms.errors import UserError
 
 _TABLE = re.compile(r'^[A-Za-z0-9_.:-]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_$-]+$')
@@ -93,7 +94,6 @@ def rows_to_batch(rows: Sequence[Dict[str, Any]]) -> Optional[pa.RecordBatch]:
   counts it as missing there, exactly as for a null value, and an all-null
   column has no type to agree with the other batches.
   """
-  from transforms import sources  # pylint: disable=g-import-not-at-top
   if not rows:
     return None
   names: Dict[str, None] = {}
@@ -111,7 +111,7 @@ def rows_to_batch(rows: Sequence[Dict[str, Any]]) -> Optional[pa.RecordBatch]:
     columns.append(array)
     fields.append(name)
   table = pa.Table.from_arrays(columns, names=fields)
-  return sources.to_tfdv_batch(table)
+  return arrow_types.table_to_tfdv(table)
 
 
 class _RowsToBatchesFn(beam.DoFn):
@@ -127,13 +127,12 @@ class _RowsToBatchesFn(beam.DoFn):
     self._bad = Metrics.counter('dv.source', 'rows_malformed')
 
   def process(self, rows: List[Dict[str, Any]]) -> Iterable[Any]:
-    from transforms import sources  # pylint: disable=g-import-not-at-top
     try:
       batch = rows_to_batch(rows)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
       self._bad.inc(len(rows))
       for row in rows:
-        yield beam.pvalue.TaggedOutput(sources.MALFORMED_TAG, json.dumps({
+        yield beam.pvalue.TaggedOutput(errors.MALFORMED_TAG, json.dumps({
             'file': self._source, 'line': None,
             'reason': str(e).splitlines()[0][:200],
             'row': {k: _plain(v) for k, v in row.items()}}, default=str))
@@ -156,7 +155,6 @@ class ReadBigQuery(beam.PTransform):
     self._method, self._project = method, project
 
   def expand(self, pbegin):
-    from transforms import sources  # pylint: disable=g-import-not-at-top
     rows = pbegin | 'ReadFromBigQuery' >> beam.io.ReadFromBigQuery(
         query=self._query, use_standard_sql=True, project=self._project,
         method=getattr(beam.io.ReadFromBigQuery.Method, self._method))
@@ -166,6 +164,6 @@ class ReadBigQuery(beam.PTransform):
                max_batch_size=self._batch_size)
            | 'ToRecordBatches' >> beam.ParDo(
                _RowsToBatchesFn('bigquery')).with_output_types(
-                   pa.RecordBatch).with_outputs(sources.MALFORMED_TAG,
+                   pa.RecordBatch).with_outputs(errors.MALFORMED_TAG,
                                                 main='batches'))
-    return {'batches': out.batches, 'malformed': out[sources.MALFORMED_TAG]}
+    return {'batches': out.batches, 'malformed': out[errors.MALFORMED_TAG]}

@@ -8,7 +8,6 @@ import codecs
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from apache_beam.options.pipeline_options import PipelineOptions
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf import errors as omegaconf_errors
 
@@ -431,21 +430,6 @@ def bigquery_sink_settings(cfg: DictConfig) -> Dict[str, Any]:
       'staging_expiration_hours': _positive_int(
           cfg, 'sink.staging_expiration_hours'),
   }
-
-
-def pipeline_options(cfg: DictConfig) -> PipelineOptions:
-  """Beam options from ``runner.options``; never from sys.argv."""
-  if runner_name(cfg) == 'dataflow':
-    from transforms import dataflow  # pylint: disable=g-import-not-at-top
-    return dataflow.pipeline_options(cfg)
-  if runner_name(cfg) == 'flink':
-    from transforms import flink  # pylint: disable=g-import-not-at-top
-    return flink.pipeline_options(cfg)
-  options = get(cfg, 'runner.options', required=False) or {}
-  if not isinstance(options, dict):
-    raise UserError('runner.options: expected a mapping of Beam options')
-  options = {k: v for k, v in options.items() if v is not None}
-  return PipelineOptions(flags=[], **options)
 
 
 def runner_name(cfg: DictConfig) -> str:

@@ -1,5 +1,9 @@
 """Errors that end a job with one clear line instead of a traceback."""
 
+# The tagged output of a read step that carries malformed rows (as JSON) to
+# the dead letters instead of failing the run; shared by every source.
+MALFORMED_TAG = 'malformed'
+
 
 class UserError(Exception):
   """A problem in the user's input or configuration.

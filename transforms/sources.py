@@ -35,12 +35,13 @@ from tensorflow_data_validation import types as _tfdv_types  # pylint: disable=u
 
 from transforms import arrow_types
 from transforms import csv_dialect
+from transforms import errors
 from transforms.errors import UserError
 
 _log = logging.getLogger(__name__)
 
 FORMATS = ('csv', 'parquet', 'jsonl', 'tfrecord', 'bigquery')
-MALFORMED_TAG = 'malformed'
+MALFORMED_TAG = errors.MALFORMED_TAG
 _METRICS_NAMESPACE = 'dv.source'
 # Bytes pyarrow's CSV reader parses per block; blocks are re-cut into batches.
 _CSV_BLOCK_BYTES = 8 << 20

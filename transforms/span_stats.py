@@ -29,6 +29,7 @@ from transforms import dataflow
 from transforms import feature_meta
 from transforms import pii
 from transforms import progress
+from transforms import runner
 from transforms import shift_stats
 from transforms import sources
 from transforms import statistics
@@ -245,7 +246,7 @@ def plan_pass(cfg: DictConfig, read_input: bool = True) -> _Plan:
   spec = config.dataset_spec(cfg)
   settings = config.stats_settings(cfg)
   progress_interval_s = progress.interval_s(cfg)
-  options = config.pipeline_options(cfg)
+  options = runner.pipeline_options(cfg)
   store = artifacts.SpanArtifacts(config.store_root(cfg), **key)
 
   if spec.format == 'bigquery':

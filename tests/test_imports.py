@@ -1,0 +1,106 @@
+"""The project's modules import each other without cycles.
+
+Every import counts, also the ones inside functions: a cycle hidden in a
+function body still ties two modules together.
+"""
+
+import ast
+import os
+
+from conftest import REPO
+
+PACKAGES = ('beam_jobs', 'transforms', 'report', 'runners', 'settings', 'conf')
+
+
+def _modules():
+  """{dotted module name: path} of every module of the project's packages."""
+  found = {}
+  for package in PACKAGES:
+    top = os.path.join(REPO, package)
+    if not os.path.isdir(top):
+      continue
+    for folder, _, files in os.walk(top):
+      for f in files:
+        if not f.endswith('.py'):
+          continue
+        rel = os.path.relpath(os.path.join(folder, f), REPO)[:-3]
+        name = rel.replace(os.sep, '.')
+        found[name[:-len('.__init__')] if name.endswith('.__init__')
+              else name] = os.path.join(folder, f)
+  return found
+
+
+def _imports(path, name, modules):
+  """The project modules that the module at ``path`` imports."""
+  with open(path, encoding='utf-8') as f:
+    tree = ast.parse(f.read())
+  package = name if path.endswith('__init__.py') else name.rpartition('.')[0]
+  out = set()
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      targets = [a.name for a in node.names]
+    elif isinstance(node, ast.ImportFrom):
+      base = node.module or ''
+      if node.level:
+        parts = package.split('.')
+        parent = '.'.join(parts[:len(parts) - node.level + 1])
+        base = f'{parent}.{base}' if base else parent
+      targets = [f'{base}.{a.name}' for a in node.names] + [base]
+    else:
+      continue
+    for target in targets:
+      while target and target not in modules:
+        target = target.rpartition('.')[0]
+      if target and target != name:
+        out.add(target)
+  return out
+
+
+def _cycles(graph):
+  """Strongly connected components with more than one module (Tarjan)."""
+  index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+  def visit(v):
+    index[v] = low[v] = len(index)
+    stack.append(v)
+    on_stack.add(v)
+    for w in graph[v]:
+      if w not in index:
+        visit(w)
+        low[v] = min(low[v], low[w])
+      elif w in on_stack:
+        low[v] = min(low[v], index[w])
+    if low[v] == index[v]:
+      component = set()
+      while True:
+        w = stack.pop()
+        on_stack.discard(w)
+        component.add(w)
+        if w == v:
+          break
+      if len(component) > 1:
+        found.append(sorted(component))
+
+  for v in sorted(graph):
+    if v not in index:
+      visit(v)
+  return found
+
+
+def test_the_walk_sees_imports_inside_functions():
+  graph = {'a': {'b'}, 'b': {'a'}, 'c': {'a'}}
+  assert _cycles(graph) == [['a', 'b']]
+  modules = _modules()
+  assert 'beam_jobs.validate' in modules
+  assert _imports(modules['beam_jobs.validate'], 'beam_jobs.validate',
+                  modules) >= {'beam_jobs._cli'}
+
+
+def test_no_import_cycles():
+  modules = _modules()
+  graph = {name: _imports(path, name, modules)
+           for name, path in modules.items()}
+  # A package imports its own modules (its __init__); that is no cycle.
+  graph = {name: {t for t in targets if not name.startswith(f'{t}.')}
+           for name, targets in graph.items()}
+  assert _cycles(graph) == []
