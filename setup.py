@@ -14,6 +14,8 @@ setuptools.setup(
     python_requires='>=3.10,<3.12',
     packages=setuptools.find_packages(include=['beam_jobs', 'beam_jobs.*',
                                                'transforms', 'transforms.*',
+                                               'runners', 'runners.*',
+                                               'report', 'report.*',
                                                'conf', 'conf.*']),
     package_data={'conf': ['*.yaml', '*/*.yaml']},
     include_package_data=True,

@@ -13,3 +13,6 @@ warnings.filterwarnings('ignore', category=FutureWarning, module=r'google\.')
 # to stderr when imported; jobs never use them.
 with contextlib.redirect_stderr(io.StringIO()):
   import tensorflow_data_validation.utils.display_util  # pylint: disable=unused-import
+
+# The typed config schema, before Hydra composes any job config.
+import settings.schema  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import

@@ -7,6 +7,8 @@ Exit codes (documented in the README):
 """
 
 import logging
+import os
+import re
 import sys
 from typing import Callable
 
@@ -77,3 +79,57 @@ def main(job: Callable[[DictConfig], int], cfg: DictConfig, name: str) -> None:
 def final_code() -> int:
   """The worst exit code of the runs of a multirun."""
   return _worst
+
+
+def composition_error(e: BaseException) -> str:
+  """Hydra's several-line composition error as one line naming the key.
+
+  ``stats.batch_size=abc: Value 'abc' of type 'str' could not be converted
+  to Integer``; ``stats.bogus: no such key``.
+  """
+  from omegaconf import errors as omegaconf_errors  # pylint: disable=g-import-not-at-top
+  cause = e if isinstance(e, omegaconf_errors.OmegaConfBaseException) else (
+      e.__cause__)
+  text = str(e).splitlines()[0] if str(e) else type(e).__name__
+  if getattr(e, 'override', None):  # an override that does not parse
+    return f'{e.override}: {text}'
+  override = None
+  for prefix in ('Error merging override ', 'Error merging '):
+    if text.startswith(prefix):
+      override = text[len(prefix):].strip()
+      break
+  key = getattr(cause, 'full_key', None) if cause is not None else None
+  if isinstance(cause, (omegaconf_errors.ConfigAttributeError,
+                        omegaconf_errors.ConfigKeyError)) or (
+                            text.startswith('Could not override')):
+    if key is None:
+      quoted = re.search(r"'([^']+)'", text)
+      key = quoted.group(1) if quoted else 'config'
+    return f'{key}: no such key (check its spelling in conf/)'
+  if cause is not None and str(cause):
+    reason = str(cause).splitlines()[0]
+    return f'{override or key or "config"}: {reason}'
+  return text
+
+
+def entry(main_fn: Callable[[], None], name: str) -> None:
+  """Runs a job's Hydra entry point (``python -m beam_jobs.<job>``).
+
+  A config that does not compose (an unknown key, a value of the wrong type,
+  a malformed override) ends the job with one line naming the key and exit
+  code 1, like every other bad input. HYDRA_FULL_ERROR=1 shows Hydra's own
+  message and stack trace instead.
+  """
+  from hydra.errors import HydraException  # pylint: disable=g-import-not-at-top
+  from omegaconf.errors import OmegaConfBaseException  # pylint: disable=g-import-not-at-top
+  full = os.environ.get('HYDRA_FULL_ERROR') == '1'
+  # Hydra prints its errors itself unless asked to raise them.
+  os.environ['HYDRA_FULL_ERROR'] = '1'
+  try:
+    main_fn()
+  except (HydraException, OmegaConfBaseException) as e:
+    if full:
+      raise
+    print(f'{name}: error: {composition_error(e)}', file=sys.stderr)
+    sys.exit(EXIT_FAILED)
+  sys.exit(final_code())

@@ -15,7 +15,6 @@ folder. Exits 3 when it found anomalies at or above fail_on.
 
 import datetime as dt
 import json
-import sys
 import time
 from typing import Dict, List
 
@@ -25,15 +24,15 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from beam_jobs import _cli
-from transforms import artifacts
+from transforms.io import artifacts
 from transforms import config
-from transforms import dataflow
-from transforms import feature_skew
-from transforms import runner
-from transforms import sinks
-from transforms import sources
+from runners import dataflow
+from transforms.checks import feature_skew
+from runners import options as runner
+from transforms.io import sinks
+from transforms.io import sources
 from transforms import span_stats
-from transforms import validation
+from transforms.checks import validation
 from transforms.errors import UserError
 
 JOB = 'feature_skew'
@@ -206,5 +205,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == '__main__':
-  main()  # pylint: disable=no-value-for-parameter
-  sys.exit(_cli.final_code())
+  _cli.entry(main, JOB)

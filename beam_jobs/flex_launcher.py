@@ -179,8 +179,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
   from beam_jobs import _cli  # pylint: disable=g-import-not-at-top
   # The job's own Hydra entry point, as if started from the command line.
   sys.argv = [module.__file__, *overrides]
-  module.main()
-  sys.exit(_cli.final_code())
+  _cli.entry(module.main, job)
 
 
 if __name__ == '__main__':

@@ -7,15 +7,14 @@ split), infers a schema with TFDV, adds environments (the label is absent at
 SERVING), and stores it as the next immutable version, promoted by default.
 """
 
-import sys
 
 import hydra
 from omegaconf import DictConfig
 
 from beam_jobs import _cli
-from transforms import artifacts
+from transforms.io import artifacts
 from transforms import config
-from transforms import dataflow
+from runners import dataflow
 from transforms import schemas
 from transforms.errors import UserError
 
@@ -72,5 +71,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == '__main__':
-  main()  # pylint: disable=no-value-for-parameter
-  sys.exit(_cli.final_code())
+  _cli.entry(main, JOB)

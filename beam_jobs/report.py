@@ -12,7 +12,6 @@ the drift.* config), without running a pipeline.
 """
 
 import json
-import sys
 from typing import Any, Dict
 
 import hydra
@@ -20,15 +19,15 @@ from omegaconf import DictConfig, OmegaConf
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs import _cli
-from transforms import artifacts
+from transforms.io import artifacts
 from transforms import config
-from transforms import dataflow
-from transforms import report
+from runners import dataflow
+from report import html as report
 from transforms import schemas
-from transforms import shift
-from transforms import shift_stats
-from transforms import sinks
-from transforms import validation
+from transforms.checks import shift
+from transforms.checks import shift_stats
+from transforms.io import sinks
+from transforms.checks import validation
 from transforms.errors import UserError
 
 JOB = 'report'
@@ -160,5 +159,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == '__main__':
-  main()  # pylint: disable=no-value-for-parameter
-  sys.exit(_cli.final_code())
+  _cli.entry(main, JOB)

@@ -6,16 +6,15 @@
   python -m beam_jobs.schema dataset.name=mydata action=promote schema.version=2
 """
 
-import sys
 
 import hydra
 from omegaconf import DictConfig
 
 from beam_jobs import _cli
 from beam_jobs.infer_schema import source_span
-from transforms import artifacts
+from transforms.io import artifacts
 from transforms import config
-from transforms import dataflow
+from runners import dataflow
 from transforms import schemas
 from transforms.errors import UserError
 
@@ -96,5 +95,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == '__main__':
-  main()  # pylint: disable=no-value-for-parameter
-  sys.exit(_cli.final_code())
+  _cli.entry(main, JOB)

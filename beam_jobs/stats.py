@@ -8,7 +8,6 @@ stores them in the artifact store, and writes a ``runs`` row and one
 ``feature_stats`` row per feature and slice to the warehouse.
 """
 
-import sys
 
 import hydra
 from omegaconf import DictConfig
@@ -16,9 +15,9 @@ from omegaconf import DictConfig
 from beam_jobs import _cli
 from beam_jobs import summary
 from transforms import config
-from transforms import dataflow
-from transforms import in_pipeline
-from transforms import sinks
+from runners import dataflow
+from runners import in_pipeline
+from transforms.io import sinks
 from transforms import span_stats
 from transforms import statistics
 
@@ -65,5 +64,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == '__main__':
-  main()  # pylint: disable=no-value-for-parameter
-  sys.exit(_cli.final_code())
+  _cli.entry(main, JOB)

@@ -3,9 +3,9 @@
 import collections
 
 from transforms import arrow_types
-from transforms import event_time
+from transforms.checks import event_time
 from transforms import statistics
-from transforms import validation
+from transforms.checks import validation
 from transforms.span_stats import SpanStatistics
 
 

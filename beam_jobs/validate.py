@@ -12,7 +12,6 @@ at or above ``fail_on``.
 """
 
 import dataclasses
-import sys
 from typing import Dict, List, Optional
 
 import hydra
@@ -20,23 +19,23 @@ from omegaconf import DictConfig
 
 from beam_jobs import _cli
 from beam_jobs import summary
-from transforms import alerts
-from transforms import artifacts
+from runners import alerts
+from transforms.io import artifacts
 from transforms import config
-from transforms import dataflow
-from transforms import event_time
-from transforms import fairness
-from transforms import history
-from transforms import in_pipeline
-from transforms import pii
-from transforms import report
+from runners import dataflow
+from transforms.checks import event_time
+from transforms.checks import fairness
+from transforms.checks import history
+from runners import in_pipeline
+from transforms.checks import pii
+from report import html as report
 from transforms import schemas
-from transforms import shift
-from transforms import shift_stats
-from transforms import sinks
+from transforms.checks import shift
+from transforms.checks import shift_stats
+from transforms.io import sinks
 from transforms import span_stats
 from transforms import statistics
-from transforms import validation
+from transforms.checks import validation
 from transforms.errors import UserError
 
 JOB = 'validate'
@@ -312,5 +311,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == '__main__':
-  main()  # pylint: disable=no-value-for-parameter
-  sys.exit(_cli.final_code())
+  _cli.entry(main, JOB)

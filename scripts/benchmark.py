@@ -246,7 +246,7 @@ def _stats(store: str):
   # Google client libraries (imported with Beam) warn about future Python
   # and grpc support at import.
   warnings.filterwarnings('ignore', category=FutureWarning)
-  from transforms import artifacts  # pylint: disable=g-import-not-at-top
+  from transforms.io import artifacts  # pylint: disable=g-import-not-at-top
   return artifacts.read_stats(os.path.join(
       store, 'bench', 'split=train', f'span={SPAN}', artifacts.STATS_FILE))
 

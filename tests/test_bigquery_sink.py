@@ -15,8 +15,8 @@ import pytest
 
 from beam_jobs._cli import EXIT_BLOCKING, EXIT_FAILED, EXIT_OK
 from conftest import bq_client, run_job
-from transforms import bigquery_sink
-from transforms import tables
+from transforms.io import bigquery_sink
+from transforms.io import tables
 
 PROJECT = 'dv-test'
 

@@ -16,7 +16,7 @@ import pytest
 import tensorflow_data_validation as tfdv
 
 from conftest import make_cfg
-from transforms import bigquery_source
+from transforms.io import bigquery_source
 from transforms import config
 from transforms import span_stats
 from transforms import statistics

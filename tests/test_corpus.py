@@ -23,12 +23,12 @@ from beam_jobs import stats as stats_job
 from beam_jobs import validate as validate_job
 from conftest import make_cfg, warehouse_rows
 from transforms import arrow_types
-from transforms import artifacts
+from transforms.io import artifacts
 from transforms import config
 from transforms import feature_meta
 from transforms import schemas
 from transforms import statistics
-from transforms import validation
+from transforms.checks import validation
 
 CASES = [(name, fmt) for name in corpus.names()
          for fmt in corpus.entry(name)['formats']]

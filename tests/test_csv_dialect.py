@@ -1,6 +1,6 @@
 """CSV dialect: delimiter and quote detection, encodings, the one-column check.
 
-Unit tests of transforms/csv_dialect.py on small samples, and the stats job
+Unit tests of transforms/io/csv_dialect.py on small samples, and the stats job
 end to end (in-process, DirectRunner) on the bundled NLSY demo data rewritten
 with other delimiters, quotes and encodings.
 """
@@ -18,8 +18,8 @@ import pytest
 from beam_jobs import stats as stats_job
 from conftest import REPO, make_cfg, run_job, warehouse_rows
 from transforms import config
-from transforms import csv_dialect
-from transforms import sources
+from transforms.io import csv_dialect
+from transforms.io import sources
 from transforms.errors import UserError
 
 DEMO = os.path.join(REPO, 'data', 'nlsy_wages', 'span=1980', 'males.csv')
@@ -176,7 +176,7 @@ def _spec(path, **kw):
 
 def test_resolve_detects_once_and_logs_it(tmp_path, caplog):
   path = _write(tmp_path / 'males.csv', _demo_rows(), delimiter=';')
-  with caplog.at_level(logging.INFO, logger='transforms.sources'):
+  with caplog.at_level(logging.INFO, logger='transforms.io.sources'):
     spec = sources.resolve_csv_dialect(_spec(path), str(path))
   assert (spec.delimiter, spec.quote_char) == (';', '"')
   assert (f"dataset.csv.delimiter not set: detected ';' in {path}"
@@ -242,7 +242,7 @@ def test_stats_job_detects_the_dialect(tmp_path, store_overrides, caplog,
                                        variant, dialect):
   store, db = store_overrides
   path = _write(tmp_path / f'males_{variant}.csv', _demo_rows(), **dialect)
-  with caplog.at_level(logging.INFO, logger='transforms.sources'):
+  with caplog.at_level(logging.INFO, logger='transforms.io.sources'):
     assert stats_job.run(_cfg(path, store)) == 0
   shown = csv_dialect.shown(dialect['delimiter'])
   assert f'dataset.csv.delimiter not set: detected {shown}' in caplog.text

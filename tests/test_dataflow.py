@@ -21,7 +21,7 @@ import pytest
 
 import offline
 from conftest import REPO, make_cfg
-from transforms import dataflow
+from runners import dataflow
 from transforms import span_stats
 from transforms.errors import UserError
 
@@ -94,7 +94,7 @@ def test_validate_dry_run_offline_builds_the_whole_job(tmp_path):
       f'storage.googleapis.com/dv-bucket/tmp/{name}.')
   with tarfile.open(_staged(job_dir, 'workflow.tar.gz')) as tar:
     members = {m.split('/', 1)[-1] for m in tar.getnames()}
-  assert {'setup.py', 'transforms/__init__.py', 'transforms/sources.py',
+  assert {'setup.py', 'transforms/__init__.py', 'transforms/io/sources.py',
           'beam_jobs/validate.py', 'conf/validate.yaml'} <= members
 
   options = env['sdkPipelineOptions']['options']

@@ -11,7 +11,7 @@ import math
 import corpus
 from beam_jobs import stats as stats_job
 from conftest import make_cfg
-from transforms import artifacts
+from transforms.io import artifacts
 from transforms import feature_meta
 from transforms import statistics
 

@@ -20,10 +20,10 @@ from beam_jobs import stats as stats_job
 from beam_jobs import validate as validate_job
 from beam_jobs._cli import EXIT_BLOCKING, EXIT_OK
 from conftest import REPO, make_cfg, warehouse_rows
-from transforms import artifacts
+from transforms.io import artifacts
 from transforms import feature_meta
 from transforms import statistics
-from transforms import warehouse as warehouse_lib
+from transforms.io import warehouse as warehouse_lib
 from transforms.errors import UserError
 
 UTC = dt.timezone.utc

@@ -23,8 +23,8 @@ import offline
 from beam_jobs import flex_launcher
 from conftest import REPO, make_cfg
 from transforms import config  # noqa: F401  (registers ${dv_date})
-from transforms import sources
-from transforms import validation
+from transforms.io import sources
+from transforms.checks import validation
 
 FLEX = os.path.join(REPO, 'scripts', 'flex')
 with open(os.path.join(FLEX, 'metadata.json')) as _f:

@@ -29,9 +29,9 @@ from beam_jobs import stats as stats_job
 from beam_jobs import validate as validate_job
 from beam_jobs._cli import EXIT_BLOCKING, EXIT_OK
 from conftest import REPO, make_cfg, warehouse_rows
-from transforms import artifacts
-from transforms import flink
-from transforms import runner
+from transforms.io import artifacts
+from runners import flink
+from runners import options as runner
 from transforms import statistics
 from transforms.errors import UserError
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import tensorflow_data_validation as tfdv
 
-from transforms import metrics
+from transforms.checks import metrics
 from transforms import statistics
 
 

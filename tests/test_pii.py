@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from beam_jobs._cli import EXIT_BLOCKING, EXIT_OK
 from conftest import run_job
-from transforms import pii
+from transforms.checks import pii
 
 PLANTED = {
     'email': 'jane.doe@example.com',

@@ -12,8 +12,8 @@ from apache_beam.runners.runner import PipelineState
 
 from beam_jobs import stats as stats_job
 from conftest import make_cfg, people_frame, run_job
-from transforms import dataflow
-from transforms import progress
+from runners import dataflow
+from runners import progress
 from transforms.errors import UserError
 
 ROWS, ROW_GROUP = 2_000_000, 100_000
@@ -39,7 +39,7 @@ def _cfg(path, tmp_path, *extra):
 
 
 def _progress_lines(text):
-  return [l.split(' INFO transforms.progress: ', 1)[-1]
+  return [l.split(' INFO runners.progress: ', 1)[-1]
           for l in text.splitlines() if 'progress: ' in l]
 
 
@@ -76,21 +76,21 @@ def test_long_run_logs_progress_on_the_command_line(big_parquet, tmp_path):
 
 
 def test_progress_off_logs_nothing(big_parquet, tmp_path, caplog):
-  caplog.set_level(logging.INFO, logger='transforms.progress')
+  caplog.set_level(logging.INFO, logger='runners.progress')
   assert stats_job.run(_cfg(big_parquet, tmp_path,
                             'stats.progress_interval_s=0')) == 0
-  assert not [r for r in caplog.records if r.name == 'transforms.progress']
+  assert not [r for r in caplog.records if r.name == 'runners.progress']
 
 
 def test_progress_adds_up_worker_processes(big_parquet, tmp_path, caplog):
   # Readers in two SDK worker processes: each writes its own counts.
-  caplog.set_level(logging.INFO, logger='transforms.progress')
+  caplog.set_level(logging.INFO, logger='runners.progress')
   assert stats_job.run(_cfg(
       big_parquet, tmp_path, 'stats.progress_interval_s=1',
       'runner.options.direct_running_mode=multi_processing',
       'runner.options.direct_num_workers=2')) == 0
   _check_lines([r.getMessage() for r in caplog.records
-                if r.name == 'transforms.progress'])
+                if r.name == 'runners.progress'])
 
 
 @pytest.mark.parametrize('value', ['-1', 'soon', 'true', '[1]'])
@@ -172,7 +172,7 @@ def test_console_link(caplog):
   created = DataflowPipelineResult(
       api.Job(id='2024-06-02_01_02_03-1234567890', name='dv-stats-shop'),
       runner=None, options=options)
-  caplog.set_level(logging.INFO, logger='transforms.dataflow')
+  caplog.set_level(logging.INFO, logger='runners.dataflow')
   assert dataflow.log_console_link(created, options) == url
   assert caplog.messages == [
       f'Dataflow job 2024-06-02_01_02_03-1234567890 (dv-stats-shop) '

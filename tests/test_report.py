@@ -13,7 +13,7 @@ from beam_jobs import validate as validate_job
 from beam_jobs._cli import EXIT_BLOCKING, EXIT_OK
 from browser import Page, find_chromium
 from conftest import REPO, make_cfg
-from transforms import report
+from report import html as report
 from transforms import statistics
 
 

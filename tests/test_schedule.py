@@ -20,7 +20,7 @@ from beam_jobs import stats as stats_job
 from beam_jobs import validate as validate_job
 from beam_jobs._cli import EXIT_BLOCKING, EXIT_OK
 from conftest import make_cfg, people_frame, warehouse_rows
-from transforms import dates
+from runners import dates
 from transforms.errors import UserError
 
 EMAIL = 'jane.roe@example.org'

@@ -16,9 +16,9 @@ from beam_jobs._cli import EXIT_OK
 from conftest import warehouse_rows
 from test_validate_job import Project
 from transforms import arrow_types
-from transforms import artifacts
-from transforms import shift
-from transforms import shift_stats
+from transforms.io import artifacts
+from transforms.checks import shift
+from transforms.checks import shift_stats
 from transforms import statistics
 from transforms.errors import UserError
 

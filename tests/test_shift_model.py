@@ -1,4 +1,4 @@
-"""Shift diagnosis from row samples (transforms/shift_model.py).
+"""Shift diagnosis from row samples (transforms/checks/shift_model.py).
 
 Synthetic spans: four numeric features (one with missing values, one that
 does not matter), one text feature, and a 0/1 label from a logistic model.
@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from scipy import stats
 
-from transforms import shift_model as sm
+from transforms.checks import shift_model as sm
 
 FEATURES = ['x0', 'x1', 'x2', 'x3', 'kind']
 TEXT = np.array(['a', 'b', 'c', 'd'])

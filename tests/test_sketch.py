@@ -17,7 +17,7 @@ import pytest
 import corpus
 from beam_jobs import stats as stats_job
 from conftest import make_cfg
-from transforms import artifacts
+from transforms.io import artifacts
 from transforms import statistics
 
 

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import people_frame
-from transforms import sources
+from transforms.io import sources
 from transforms.errors import UserError
 
 

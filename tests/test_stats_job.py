@@ -9,7 +9,7 @@ import tensorflow_data_validation as tfdv
 
 from beam_jobs import stats as stats_job
 from conftest import make_cfg, people_frame, run_job, warehouse_rows
-from transforms import artifacts
+from transforms.io import artifacts
 from transforms import statistics
 from transforms.errors import EmptySpanError, UserError
 
@@ -223,7 +223,7 @@ def test_sample_rate_samples_rows_not_whole_batches(tmp_path, store_overrides):
 
 def test_warehouse_read_rows_by_dataset_and_split(tmp_path, store_overrides):
   store, warehouse = store_overrides
-  from transforms.warehouse import DuckDBWarehouse  # pylint: disable=g-import-not-at-top
+  from transforms.io.warehouse import DuckDBWarehouse  # pylint: disable=g-import-not-at-top
   sink = DuckDBWarehouse(warehouse)
   assert sink.read_rows('feature_stats', 'people') == []  # no file yet
   path = tmp_path / 'people.parquet'

@@ -16,12 +16,12 @@ from tensorflow_data_validation.statistics import stats_impl
 from beam_jobs import stats as stats_job
 from conftest import REPO, make_cfg
 from transforms import arrow_types
-from transforms import artifacts
+from transforms.io import artifacts
 from transforms import feature_meta
-from transforms import metrics
+from transforms.checks import metrics
 from transforms import schemas
 from transforms import statistics
-from transforms import validation
+from transforms.checks import validation
 
 UTC = dt.timezone.utc
 

@@ -1,2 +1,2 @@
-"""Reusable transforms and pure functions: sources, statistics, validation,
-schema registry, warehouse tables and sinks."""
+"""The data side of a run: statistics, schema registry and column types, with
+the inputs and outputs (``io``) and the checks (``checks``) in subpackages."""

@@ -5,16 +5,17 @@ typo on the command line ends the job with one line, before any work starts.
 """
 
 import codecs
+import enum
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf import errors as omegaconf_errors
 
-from transforms import artifacts
-from transforms import dates
-from transforms import sources
-from transforms import validation
+from transforms.io import artifacts
+from runners import dates
+from transforms.io import sources
+from transforms.checks import validation
 from transforms.errors import UserError
 from transforms.statistics import PrivacySpec
 
@@ -23,7 +24,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if not OmegaConf.has_resolver('dv_repo'):
   OmegaConf.register_new_resolver('dv_repo', lambda: REPO)
 # ${dv_date:-1}: the day before the run date (run_date= or DV_RUN_DATE; see
-# transforms/dates.py), for spans and paths of scheduled runs.
+# runners/dates.py), for spans and paths of scheduled runs.
 if not OmegaConf.has_resolver('dv_date'):
   OmegaConf.register_new_resolver('dv_date', dates.resolver)
 
@@ -34,7 +35,7 @@ def to_plain(node: Any) -> Any:
     return node
   try:
     return OmegaConf.to_container(node, resolve=True,
-                                  throw_on_missing=True)
+                                  throw_on_missing=True, enum_to_str=True)
   except omegaconf_errors.MissingMandatoryValue as e:
     raise UserError(f'{_full_key(e)} is not set: pass {_full_key(e)}=<value> '
                     f'on the command line') from e
@@ -57,6 +58,8 @@ def get(cfg: DictConfig, key: str, required: bool = True) -> Any:
     raise UserError(f'{key}: {str(e).splitlines()[0]}') from e
   if value is None and required:
     raise UserError(f'{key} is not set: pass {key}=<value> on the command line')
+  if isinstance(value, enum.Enum):  # a typed choice (settings/schema.py)
+    return value.value
   return to_plain(value)
 
 
@@ -173,7 +176,7 @@ def _batch_bytes(cfg: DictConfig) -> int:
 
 
 def _bigquery_spec(cfg: DictConfig) -> sources.DatasetSpec:
-  from transforms import bigquery_source  # pylint: disable=g-import-not-at-top
+  from transforms.io import bigquery_source  # pylint: disable=g-import-not-at-top
   table = get(cfg, 'dataset.table', required=False)
   columns = _string_list(cfg, 'dataset.columns')
   query = bigquery_source.build_query(
@@ -222,7 +225,7 @@ def _severity(cfg: DictConfig, key: str) -> str:
 
 def pii_spec(cfg: DictConfig):
   """The ``pii`` group as a pii.PIISpec."""
-  from transforms import pii  # pylint: disable=g-import-not-at-top
+  from transforms.checks import pii  # pylint: disable=g-import-not-at-top
   if not get(cfg, 'pii', required=False):
     return pii.PIISpec(enabled=False)
   return pii.PIISpec(
@@ -235,7 +238,7 @@ def pii_spec(cfg: DictConfig):
 
 def history_spec(cfg: DictConfig):
   """The ``history`` group as a history.HistorySpec."""
-  from transforms import history  # pylint: disable=g-import-not-at-top
+  from transforms.checks import history  # pylint: disable=g-import-not-at-top
   if not get(cfg, 'history', required=False):
     return history.HistorySpec(enabled=False)
   chosen = _string_list(cfg, 'history.metrics')
@@ -254,7 +257,7 @@ def history_spec(cfg: DictConfig):
 
 def fairness_spec(cfg: DictConfig):
   """The ``fairness`` group as a fairness.FairnessSpec."""
-  from transforms import fairness  # pylint: disable=g-import-not-at-top
+  from transforms.checks import fairness  # pylint: disable=g-import-not-at-top
   if not get(cfg, 'fairness', required=False):
     return fairness.FairnessSpec()
   return fairness.FairnessSpec(
@@ -269,7 +272,7 @@ def fairness_spec(cfg: DictConfig):
 
 def shift_spec(cfg: DictConfig):
   """The ``shift`` group as a shift.ShiftSpec."""
-  from transforms import shift  # pylint: disable=g-import-not-at-top
+  from transforms.checks import shift  # pylint: disable=g-import-not-at-top
   if not get(cfg, 'shift', required=False):
     return shift.ShiftSpec(enabled=False)
   features = get(cfg, 'shift.features', required=False)
@@ -395,7 +398,7 @@ def privacy_spec(cfg: DictConfig) -> PrivacySpec:
 def run_privacy(cfg: DictConfig, pii_counts) -> PrivacySpec:
   """The privacy rules of a run: ``privacy.*``, with the features its PII
   scan found carrying personal data (and ``pii.allowed_features``) hashed."""
-  from transforms import pii  # pylint: disable=g-import-not-at-top
+  from transforms.checks import pii  # pylint: disable=g-import-not-at-top
   return pii.protect(privacy_spec(cfg), pii_counts, pii_spec(cfg))
 
 

@@ -24,7 +24,7 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from transforms import artifacts
+from transforms.io import artifacts
 from transforms import feature_meta
 from transforms import statistics
 from transforms.errors import UserError

@@ -23,15 +23,15 @@ from omegaconf import DictConfig
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from transforms import arrow_types
-from transforms import artifacts
+from transforms.io import artifacts
 from transforms import config
-from transforms import dataflow
+from runners import dataflow
 from transforms import feature_meta
-from transforms import pii
-from transforms import progress
-from transforms import runner
-from transforms import shift_stats
-from transforms import sources
+from transforms.checks import pii
+from runners import progress
+from runners import options as runner
+from transforms.checks import shift_stats
+from transforms.io import sources
 from transforms import statistics
 from transforms import validation
 from transforms.errors import EmptySpanError, UserError
@@ -62,7 +62,7 @@ class SpanStatistics:
   # {feature: {pattern: matching values, '_scanned': values looked at}}
   pii_counts: Dict[str, Dict[str, int]] = dataclasses.field(
       default_factory=dict)
-  # The shift check's inputs (transforms/shift_stats.py): the label by
+  # The shift check's inputs (transforms/checks/shift_stats.py): the label by
   # bucket (shift.json) and the row sample, None when not computed.
   shift_buckets: Optional[Dict[str, object]] = None
   sample: Optional[pa.Table] = None
@@ -144,7 +144,7 @@ class StatisticsPipeline(beam.PTransform):
   ScanForPII -> WritePIICounts. Returns those PCollections by name
   (``stats``, ``stats_written``, ``malformed``, ``dead_letters_written``,
   ``pii_written``) for steps that must run after them
-  (transforms/in_pipeline.py).
+  (runners/in_pipeline.py).
   """
 
   def __init__(self, spec: sources.DatasetSpec, schema: pa.Schema,

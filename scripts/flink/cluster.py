@@ -26,7 +26,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
-from transforms import flink  # noqa: E402  pylint: disable=g-import-not-at-top
+from runners import flink  # noqa: E402  pylint: disable=g-import-not-at-top
 
 # TaskManager memory, every part set: Flink's start scripts work these out
 # from taskmanager.memory.process.size; its Java entry point wants them given.

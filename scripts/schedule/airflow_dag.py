@@ -6,7 +6,7 @@ Variables it reads (dv_project, dv_region, dv_bucket, dv_template, dv_image).
 
 How the outcome reaches Airflow. A Flex Template launch only builds the
 Dataflow job; the job's last step runs the checks and writes the results
-(transforms/in_pipeline.py), so there is no process exit code to read:
+(runners/in_pipeline.py), so there is no process exit code to read:
 
   exit code 1 (the run failed)   -> the Dataflow job fails -> the
                                     DataflowStartFlexTemplateOperator task

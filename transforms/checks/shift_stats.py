@@ -1,4 +1,4 @@
-"""What the statistics pass keeps for the shift check (transforms/shift.py).
+"""What the statistics pass keeps for the shift check (transforms/checks/shift.py).
 
 Two combiners over the span's RecordBatches, for every span whatever its
 baseline will be:
@@ -17,7 +17,7 @@ baseline will be:
 - ``RowSample``: a uniform sample of at most ``sample_size`` rows (bottom-k:
   each row gets a hash of its values as its key and the k smallest keys
   stay), the same rows whatever the batching, runner or number of workers.
-  It feeds the domain classifier and label model (transforms/shift_model.py).
+  It feeds the domain classifier and label model (transforms/checks/shift_model.py).
 
 Both accumulate Python dicts / Arrow tables whose size is bounded by the
 number of buckets, classes and sample rows, not by the span.
@@ -523,7 +523,7 @@ def table_bytes(table: Optional[pa.Table]) -> bytes:
 
 def load_buckets(store) -> Optional[Dict[str, Any]]:
   """A stored span's shift.json (artifacts.SpanArtifacts), or None."""
-  from transforms import artifacts  # pylint: disable=g-import-not-at-top
+  from transforms.io import artifacts  # pylint: disable=g-import-not-at-top
   data = store.load_bytes(artifacts.SHIFT_FILE)
   return None if data is None else json.loads(data.decode('utf-8'))
 

@@ -25,10 +25,10 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions
 from omegaconf import DictConfig, OmegaConf
 
-from transforms import artifacts
+from transforms.io import artifacts
 from transforms import config
-from transforms import dataflow
-from transforms import sources
+from runners import dataflow
+from transforms.io import sources
 from transforms import span_stats
 from transforms.errors import EmptySpanError, UserError
 

@@ -187,7 +187,7 @@ class WorkerPool:
                                          suffix='.log')
     with os.fdopen(fd, 'wb') as out:
       self._proc = subprocess.Popen(
-          [sys.executable, '-m', 'transforms.flink_pool', str(port)],
+          [sys.executable, '-m', 'runners.flink_pool', str(port)],
           env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
     deadline = time.monotonic() + timeout_s
     while not _listening(port):

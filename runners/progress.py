@@ -17,7 +17,7 @@ Units are the reader's units of work: files (CSV, JSON lines) or Parquet row
 groups, whose total the pipeline's own listing step reports (no footer is
 read twice). TFRecord and BigQuery: rows and elapsed time only. Dataflow
 workers are remote and Dataflow has its own monitoring page: the launcher
-logs the job's console link instead (transforms/dataflow.py).
+logs the job's console link instead (runners/dataflow.py).
 """
 
 import json

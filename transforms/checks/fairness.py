@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from transforms import findings
+from transforms.checks import findings
 from transforms import statistics
 
 

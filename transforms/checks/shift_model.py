@@ -645,7 +645,7 @@ def _combine(per_class: List[Tuple[float, float]], settings: ModelSettings
 
 def _row_hashes(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
   """One 64-bit hash per row of a feature matrix and its label codes."""
-  from transforms import shift_stats  # pylint: disable=g-import-not-at-top
+  from transforms.checks import shift_stats  # pylint: disable=g-import-not-at-top
   keys = shift_stats.mix(np.asarray(codes, dtype=np.float64).view(np.uint64))
   for j in range(x.shape[1]):
     column = np.where(np.isnan(x[:, j]), -1.2345e300, x[:, j])

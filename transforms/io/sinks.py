@@ -1,6 +1,6 @@
 """Sink choice: where a run's rows go (config group ``sink``).
 
-Every sink takes the same rows (``transforms/tables.py`` defines the tables)
+Every sink takes the same rows (``transforms/io/tables.py`` defines the tables)
 through ``write_run(run_row, {table: rows})``, all of a run or nothing, reads
 them back with ``read_rows(table, dataset, split=None)``, and says where they
 are with ``describe()``.
@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from transforms import config
 from transforms.errors import UserError
-from transforms.warehouse import DuckDBWarehouse
+from transforms.io.warehouse import DuckDBWarehouse
 
 KINDS = ('duckdb', 'bigquery')
 
@@ -21,7 +21,7 @@ def open_sink(cfg: DictConfig):
   if kind == 'duckdb':
     return DuckDBWarehouse(config.sink_path(cfg))
   if kind == 'bigquery':
-    from transforms import bigquery_sink  # pylint: disable=g-import-not-at-top
+    from transforms.io import bigquery_sink  # pylint: disable=g-import-not-at-top
     sink = bigquery_sink.BigQuerySink(**config.bigquery_sink_settings(cfg))
     sink.check()  # reachable, permitted, tables in place: before any work
     return sink

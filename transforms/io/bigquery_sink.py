@@ -1,4 +1,4 @@
-"""The BigQuery sink: the result tables of ``transforms/tables.py`` in BigQuery.
+"""The BigQuery sink: the result tables of ``transforms/io/tables.py`` in BigQuery.
 
 Rows are written from the launcher, after the pipeline, through the
 ``google-cloud-bigquery`` client rather than Beam's ``WriteToBigQuery``:
@@ -39,7 +39,7 @@ from google.auth import exceptions as gauth_exceptions
 from google.cloud import bigquery
 import requests
 
-from transforms import tables
+from transforms.io import tables
 from transforms.errors import UserError
 
 _NAME = re.compile(r'^[A-Za-z0-9_]+$')

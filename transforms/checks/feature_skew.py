@@ -22,7 +22,7 @@ import tensorflow as tf
 from tensorflow_data_validation.skew import feature_skew_detector
 from tfx_bsl.coders import example_coder
 
-from transforms import findings
+from transforms.checks import findings
 from transforms import statistics
 
 RESULTS, PAIRS, MATCH = 'results', 'pairs', 'match'

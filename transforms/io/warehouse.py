@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import duckdb
 import pyarrow as pa
 
-from transforms import tables
+from transforms.io import tables
 from transforms.errors import UserError
 
 _ARROW_SCALARS = {

@@ -16,7 +16,7 @@ import statistics as pystats
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from transforms import arrow_types
-from transforms import findings
+from transforms.checks import findings
 
 METRICS = ('num_examples', 'missing_rate', 'mean')
 ANOMALY_TYPES = {

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from tensorflow_data_validation import types as _tfdv_types  # pylint: disable=unused-import
 
 from transforms import arrow_types
-from transforms import csv_dialect
+from transforms.io import csv_dialect
 from transforms import errors
 from transforms.errors import UserError
 
@@ -972,7 +972,7 @@ class ReadSpan(beam.PTransform):
   Input: the pipeline root. Output: a dict of two PCollections: ``batches``,
   canonical ``pa.RecordBatch``es, and ``malformed``, JSON text of each row
   that could not be read. ``tracker``: a progress.Tracker that the readers
-  report to (local runs; transforms/progress.py), or None.
+  report to (local runs; runners/progress.py), or None.
   """
 
   def __init__(self, spec: DatasetSpec, schema: pa.Schema, tracker=None):
@@ -987,7 +987,7 @@ class ReadSpan(beam.PTransform):
       if spec.format == 'tfrecord':
         out = self._expand_tfrecord(pbegin)
       else:
-        from transforms import bigquery_source  # pylint: disable=g-import-not-at-top
+        from transforms.io import bigquery_source  # pylint: disable=g-import-not-at-top
         out = pbegin | 'ReadBigQuery' >> bigquery_source.ReadBigQuery(
             spec.query, spec.batch_size, spec.bigquery_method)
       if self._tracker is not None:

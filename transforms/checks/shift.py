@@ -8,7 +8,7 @@ label between a baseline (the drift or skew baseline) and the span:
 - concept shift: P(y|x) moved: the same inputs now mean another label.
 
 Two layers of evidence, both from what the statistics pass stored
-(transforms/shift_stats.py), never from re-reading the data:
+(transforms/checks/shift_stats.py), never from re-reading the data:
 
 1. From full-data counts (``shift.json``, with ``dataset.label``): P(y) of
    the span against the baseline, and for each shift feature how far
@@ -23,7 +23,7 @@ Two layers of evidence, both from what the statistics pass stored
    baseline rows from span rows (cross-validated AUC: P(x) moved; the
    features that carry it), the same within each class (P(x|y) moved), and a
    label model trained on the baseline whose calibration is compared on the
-   span (P(y|x) moved, raw and prior-corrected); see transforms/shift_model.py.
+   span (P(y|x) moved, raw and prior-corrected); see transforms/checks/shift_model.py.
 
 The diagnosis (``LABEL_SHIFT``, ``COVARIATE_SHIFT``, ``CONCEPT_SHIFT``,
 ``COVARIATE_AND_CONCEPT_SHIFT`` or none) takes P(x) from layer 2, P(y) from
@@ -41,9 +41,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import pyarrow as pa
 
-from transforms import findings
-from transforms import metrics
-from transforms import shift_stats
+from transforms.checks import findings
+from transforms.checks import metrics
+from transforms.checks import shift_stats
 
 CHECK = 'shift'
 KINDS = ('LABEL_SHIFT', 'COVARIATE_SHIFT', 'CONCEPT_SHIFT',
@@ -468,7 +468,7 @@ def check(kind: str, where: Mapping[str, str], label: Optional[str],
   ``model_features``: the sample columns the models may use. Returns
   (anomaly rows, measurement rows, result for the report, notes).
   """
-  from transforms import shift_model  # pylint: disable=g-import-not-at-top
+  from transforms.checks import shift_model  # pylint: disable=g-import-not-at-top
   out = findings.Findings(CHECK, where)
   result = Result(kind, where)
   notes: List[str] = []
@@ -647,7 +647,7 @@ def model_features(sample: Optional[pa.Table], label: Optional[str],
                    ) -> List[str]:
   """The sample's columns the models use: not the label, not identifier-
   like (named like an id, or text with mostly distinct values)."""
-  from transforms import validation  # pylint: disable=g-import-not-at-top
+  from transforms.checks import validation  # pylint: disable=g-import-not-at-top
   if sample is None:
     return []
   out = []

@@ -4,7 +4,7 @@ History, PII, representation and label parity, and feature skew each
 measure values against thresholds. Every measurement becomes a
 ``drift_skew`` row (above threshold or not, so users can chart it) and each
 one past its threshold also an ``anomalies`` row; ``Findings`` builds both
-the same way for all of them (columns: transforms/tables.py).
+the same way for all of them (columns: transforms/io/tables.py).
 """
 
 from typing import Any, Dict, List, Mapping, Optional

@@ -28,7 +28,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from transforms import arrow_types
 from transforms import feature_meta
-from transforms import findings
+from transforms.checks import findings
 from transforms import statistics
 
 CHECK = 'event_time'

@@ -22,7 +22,7 @@ from typing import Any, Dict, List
 from omegaconf import DictConfig
 
 from transforms import config
-from transforms import validation
+from transforms.checks import validation
 from transforms.errors import UserError
 
 _log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """Beam's SDK worker pool, bound to 127.0.0.1 (``runner.sdk_workers=pool``).
 
-``python -m transforms.flink_pool PORT``: Beam's worker_pool_main, which
+``python -m runners.flink_pool PORT``: Beam's worker_pool_main, which
 listens on every address, served on loopback only. Each worker Flink asks for
-is a new ``python`` process (the first on PATH: transforms/flink.py puts this
+is a new ``python`` process (the first on PATH: runners/flink.py puts this
 virtualenv first). Imports nothing of the project: it starts in a second.
 """
 
@@ -40,5 +40,5 @@ def serve(port: int) -> None:
 
 if __name__ == '__main__':
   if len(sys.argv) != 2 or not sys.argv[1].isdigit():
-    sys.exit('usage: python -m transforms.flink_pool PORT')
+    sys.exit('usage: python -m runners.flink_pool PORT')
   serve(int(sys.argv[1]))

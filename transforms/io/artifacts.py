@@ -28,7 +28,7 @@ RUN_FILE = 'run.json'
 REPORT_FILE = 'report.html'
 # Counts of PII-looking values per feature and pattern (no values).
 PII_FILE = 'pii.json'
-# The shift check's inputs (transforms/shift_stats.py): the label's
+# The shift check's inputs (transforms/checks/shift_stats.py): the label's
 # distribution per feature bucket, and a uniform sample of rows.
 SHIFT_FILE = 'shift.json'
 SAMPLE_FILE = 'sample.parquet'

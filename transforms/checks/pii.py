@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import findings as findings_lib
+from transforms.checks import findings as findings_lib
 from transforms.statistics import PrivacySpec
 
 # RE2 patterns, matched against whole values (anchored) or within them.

@@ -19,7 +19,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from transforms import arrow_types
 from transforms import feature_meta
-from transforms import metrics
+from transforms.checks import metrics
 from transforms import statistics
 from transforms.errors import UserError
 

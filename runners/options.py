@@ -8,8 +8,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from omegaconf import DictConfig
 
 from transforms import config
-from transforms import dataflow
-from transforms import flink
+from runners import dataflow
+from runners import flink
 from transforms.errors import UserError
 
 

@@ -31,7 +31,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from transforms import arrow_types
 from transforms import feature_meta
 from transforms import statistics
-from transforms import validation
+from transforms.checks import validation
 
 _BLUE, _ORANGE, _RED, _GREY = '#2563eb', '#f59e0b', '#dc2626', '#9ca3af'
 
