@@ -5,11 +5,13 @@ import multiprocessing
 import pickle
 import re
 
+from hydra.errors import ConfigCompositionException
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult
 from apache_beam.runners.runner import PipelineState
 
+from beam_jobs import _cli
 from beam_jobs import stats as stats_job
 from conftest import make_cfg, people_frame, run_job
 from runners import dataflow
@@ -93,11 +95,21 @@ def test_progress_adds_up_worker_processes(big_parquet, tmp_path, caplog):
                 if r.name == 'runners.progress'])
 
 
-@pytest.mark.parametrize('value', ['-1', 'soon', 'true', '[1]'])
-def test_bad_interval_names_the_key(value, tmp_path):
+def test_bad_interval_names_the_key(tmp_path):
   with pytest.raises(UserError, match=r'^stats\.progress_interval_s='):
     stats_job.run(_cfg(tmp_path / 'none.parquet', tmp_path,
-                       f'stats.progress_interval_s={value}'))
+                       'stats.progress_interval_s=-1'))
+
+
+@pytest.mark.parametrize('value', ['soon', 'true', '[1]'])
+def test_interval_of_the_wrong_type_is_refused_at_composition(value,
+                                                              tmp_path):
+  # The typed schema (settings/schema.py) refuses it before the job starts.
+  with pytest.raises(ConfigCompositionException) as e:
+    _cfg(tmp_path / 'none.parquet', tmp_path,
+         f'stats.progress_interval_s={value}')
+  assert _cli.composition_error(e.value).startswith(
+      'stats.progress_interval_s=')
 
 
 def test_bad_interval_is_one_line_on_the_command_line(tmp_path):
@@ -106,7 +118,7 @@ def test_bad_interval_is_one_line_on_the_command_line(tmp_path):
                 f'store.root={tmp_path}/store', 'stats.progress_interval_s=-2')
   assert out.returncode == 1
   assert out.stderr.strip().splitlines()[-1] == (
-      'stats: error: stats.progress_interval_s=-2: expected a number of '
+      'stats: error: stats.progress_interval_s=-2.0: expected a number of '
       'seconds >= 0 (0 turns progress lines off)')
 
 

@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from hydra.errors import ConfigCompositionException
 import pytest
 
 import corpus
+from beam_jobs import _cli
 from beam_jobs._cli import EXIT_OK
 from conftest import warehouse_rows
 from test_validate_job import Project
@@ -269,7 +271,6 @@ def test_planted_concept_shift_in_real_data_is_found(tmp_path):
     ('shift.sample_size=-1', 'shift.sample_size=-1: expected a whole number'),
     ('shift.max_domain_auc=0.3', 'shift.max_domain_auc=0.3: expected a '
      'number in [0.5, 1]'),
-    ('shift.severity=LOUD', 'shift.severity='),
 ])
 def test_bad_shift_config_is_one_line_naming_the_key(trained, override,
                                                      message):
@@ -353,3 +354,12 @@ def test_random_halves_of_real_data_give_no_shift(name):
     assert measured & {'LABEL_SHARE_L_INFTY', 'LABEL_MEAN_CHANGE'}
   if label and table.num_rows >= 2000:  # deciles of >= 100 rows a side
     assert 'CONDITIONAL_LABEL_CHANGE' in measured
+
+
+def test_shift_severity_is_a_typed_choice(trained):
+  # Refused at composition (settings/schema.py), naming the key and choices.
+  with pytest.raises(ConfigCompositionException) as e:
+    trained.validate('serving', '2024-05-01', 'shift.severity=LOUD')
+  assert _cli.composition_error(e.value) == (
+      "shift.severity=LOUD: Invalid value 'LOUD', expected one of "
+      "[INFO, WARNING, ERROR]")
