@@ -16,6 +16,7 @@ setuptools.setup(
                                                'transforms', 'transforms.*',
                                                'runners', 'runners.*',
                                                'report', 'report.*',
+                                               'settings', 'settings.*',
                                                'conf', 'conf.*']),
     package_data={'conf': ['*.yaml', '*/*.yaml']},
     include_package_data=True,
