@@ -196,6 +196,15 @@ def test_dockerfile_matches_the_pinned_stack():
       assert os.path.exists(os.path.join(REPO, source)), source
   assert 'FLEX_TEMPLATE_PYTHON_PY_FILE="${WORKDIR}/main.py"' in text
   assert 'COPY scripts/flex/main.py ./main.py' in text
+  # Every package setup.py ships is in the image and not docker-ignored.
+  with open(os.path.join(REPO, 'setup.py')) as f:
+    packages = set(re.findall(r"'(\w+)'", f.read().split('include=', 1)[1]
+                              .split(')', 1)[0]))
+  with open(os.path.join(FLEX, 'Dockerfile.dockerignore')) as f:
+    ignore = f.read()
+  for package in packages:
+    assert f'COPY {package} ./{package}' in text, package
+    assert f'!{package}/' in ignore, package
 
 
 # ----------------------------------------------------------------------------
