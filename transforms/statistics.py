@@ -12,11 +12,12 @@ import pyarrow as pa
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.statistics.generators import basic_stats_generator
 from tensorflow_data_validation.statistics.generators import top_k_uniques_sketch_stats_generator
-from tensorflow_data_validation.utils import slicing_util
 from tensorflow_metadata.proto.v0 import statistics_pb2
+from tfx_bsl.statistics import merge_util
 
 from transforms import arrow_types
 from transforms import feature_meta
+from transforms import slicing
 from transforms.errors import UserError
 
 # TFDV's name for the slice that holds every example.
@@ -26,6 +27,10 @@ OVERALL_SLICE = 'All Examples'
 # with at most MISRA_GRIES_SIZE distinct values, distinct counts up to KMV_SIZE.
 MISRA_GRIES_SIZE = 1024
 KMV_SIZE = 65536
+
+# How many pieces TFDV's final merge is split into when slicing (see
+# stats_options).
+RESULT_PARTITIONS = 16
 
 SliceSpec = Union[str, Sequence[str], Mapping[str, Optional[Sequence[Any]]]]
 
@@ -74,7 +79,7 @@ def slice_functions(slices: Sequence[SliceSpec], columns: Sequence[str],
       if columns and name not in columns:
         raise UserError(f'{key}[{i}]: no feature {name!r} in the data '
                         f'(columns: {", ".join(list(columns)[:20])})')
-    functions.append(slicing_util.get_feature_value_slicer(features))
+    functions.append(slicing.feature_value_slicer(features))
   return functions
 
 
@@ -123,7 +128,13 @@ def stats_options(*, num_top_values: int, num_rank_histogram_buckets: int,
       num_histogram_buckets=num_histogram_buckets,
       num_quantiles_histogram_buckets=num_quantiles_histogram_buckets,
       epsilon=epsilon,
-      experimental_slice_functions=functions or None)
+      experimental_slice_functions=functions or None,
+      # TFDV merges its per-slice outputs with a Beam combiner that
+      # re-serializes the growing result every 10 inputs: quadratic in the
+      # number of slices (8.5 s of a 600k-row pass with 100 slices). Split by
+      # feature into partitions, each merge is small; ComputeStatistics
+      # joins the partitions once.
+      experimental_result_partitions=RESULT_PARTITIONS if functions else 1)
 
 
 class ComputeStatistics(beam.PTransform):
@@ -146,8 +157,42 @@ class ComputeStatistics(beam.PTransform):
     if self._sample_rate is not None and self._sample_rate < 1:
       batches |= 'SampleRows' >> beam.ParDo(
           _SampleRowsFn(self._sample_rate)).with_output_types(pa.RecordBatch)
-    return batches | 'GenerateStatistics' >> tfdv.GenerateStatistics(
+    stats = batches | 'GenerateStatistics' >> tfdv.GenerateStatistics(
         self._options)
+    if self._options.experimental_result_partitions > 1:
+      stats |= 'JoinPartitions' >> beam.CombineGlobally(_JoinPartitionsFn())
+    return stats
+
+
+class _JoinPartitionsFn(beam.CombineFn):
+  """One DatasetFeatureStatisticsList from TFDV's result partitions.
+
+  Merged once at the end (not every few inputs), then sorted: datasets by
+  name, features by path, so the file is the same whatever order the
+  partitions arrive in.
+  """
+
+  def create_accumulator(self):
+    return []
+
+  def add_input(self, acc, stats):
+    acc.append(stats)
+    return acc
+
+  def merge_accumulators(self, accs):
+    return [s for acc in accs for s in acc]
+
+  def extract_output(self, acc):
+    merged = merge_util.merge_dataset_feature_statistics_list(acc)
+    datasets = sorted(merged.datasets, key=lambda d: d.name)
+    out = statistics_pb2.DatasetFeatureStatisticsList()
+    for dataset in datasets:
+      copy_ = out.datasets.add()
+      copy_.CopyFrom(dataset)
+      features = sorted(copy_.features, key=feature_path)
+      del copy_.features[:]
+      copy_.features.extend(features)
+    return out
 
 
 class _SampleRowsFn(beam.DoFn):
