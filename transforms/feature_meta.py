@@ -32,6 +32,7 @@ from tfx_bsl.arrow import array_util
 from tfx_bsl.arrow import table_util
 
 from transforms import arrow_types
+from transforms import histograms
 
 KIND = 'dv/kind'
 VALUE_COUNTS = 'dv/value_counts'
@@ -92,6 +93,11 @@ class FeatureMetaGenerator(stats_generator.CombinerStatsGenerator):
     self._event = event_time
     self._counted = {path for path, k in self._kinds.items()
                      if k in (arrow_types.INT, arrow_types.BOOL)}
+
+  def setup(self):
+    # Runs where the combiners run (every worker): TFDV's standard histograms
+    # from the vectorized function (transforms/histograms.py).
+    histograms.install()
 
   def create_accumulator(self) -> _Acc:
     return _Acc()
