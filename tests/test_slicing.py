@@ -75,3 +75,44 @@ def test_invalid_utf8_value_is_refused_as_tfdv_does():
       [pa.array([[b'\xff\xfe']], pa.list_(pa.binary()))], ['c'])
   with pytest.raises(ValueError, match='valid UTF-8'):
     list(slicing.feature_value_slicer({'c': None})(batch))
+
+
+def test_joined_result_partitions_equal_one_merge(monkeypatch, tmp_path):
+  """Real data (diamonds, 53,940 stones) sliced by cut and by color x clarity:
+  the statistics from 16 result partitions joined once equal TFDV's single
+  merge, dataset by dataset and feature by feature."""
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
+  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
+  import corpus  # pylint: disable=g-import-not-at-top
+  from transforms import arrow_types  # pylint: disable=g-import-not-at-top
+  from transforms import statistics  # pylint: disable=g-import-not-at-top
+  raw = corpus.to_arrow('diamonds')
+  table = pa.table({n: arrow_types.cast_column(
+      raw.column(n), arrow_types.read_type(raw.column(n).type))
+                    for n in raw.column_names})
+  batches = [arrow_types.table_to_tfdv(t)
+             for t in (table.slice(0, 30000), table.slice(30000))]
+
+  def run(partitions):
+    monkeypatch.setattr(statistics, 'RESULT_PARTITIONS', partitions)
+    options = statistics.stats_options(
+        num_top_values=10, num_rank_histogram_buckets=10,
+        num_histogram_buckets=10, num_quantiles_histogram_buckets=10,
+        epsilon=0.01, slices=['cut', ['color', 'clarity']],
+        columns=table.column_names)
+    path = str(tmp_path / f'stats-{partitions}.pb')
+    with beam.Pipeline() as p:
+      _ = (p | beam.Create(batches, reshuffle=False)
+           | statistics.ComputeStatistics(options)
+           | tfdv.WriteStatisticsToBinaryFile(path))
+    stats = tfdv.load_stats_binary(path)
+    return {statistics.slice_name(d): d for d in stats.datasets}
+
+  joined, single = run(16), run(1)
+  assert len(joined) == 1 + 5 + 7 * 8 == len(single)
+  for name, dataset in single.items():
+    other = joined[name]
+    assert other.num_examples == dataset.num_examples
+    a = {statistics.feature_path(f): f for f in dataset.features}
+    b = {statistics.feature_path(f): f for f in other.features}
+    assert a == b, name
