@@ -8,6 +8,10 @@ keys, same rows in the same order, slices in the same order) from the
 distinct values only: a value's key is built once, rows are grouped by
 integer codes. Batches it does not handle the same way (null values inside
 lists) go to TFDV's own slicer; tests/test_slicing.py compares the two.
+
+Each slice is its own copy of its rows. Cutting one grouped copy of the batch
+into zero-copy views was 3x faster here, but a view pickles with its whole
+parent batch, and slices cross process boundaries on Flink and Dataflow.
 """
 
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
