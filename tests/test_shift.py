@@ -124,6 +124,20 @@ def test_row_sample_is_the_same_rows_whatever_the_batching():
   assert abs(sample.x1.mean() - df.x1.mean()) < 0.08
 
 
+def test_row_sample_of_a_wide_table_fits_its_byte_budget():
+  """shift.sample_size rows on a narrow table; on the benchmark's 500-column
+  table (400 numbers, 100 texts) as many rows as fit 64 MiB of values."""
+  narrow = {('n%d' % i,): 'float' for i in range(13)}
+  narrow.update({('t%d' % i,): 'string' for i in range(6)})
+  assert shift_stats.sample_rows(50_000, [k[0] for k in narrow], narrow) == (
+      50_000)
+  wide = {('n%d' % i,): 'float' for i in range(400)}
+  wide.update({('t%d' % i,): 'string' for i in range(100)})
+  rows = shift_stats.sample_rows(50_000, [k[0] for k in wide], wide)
+  assert rows == (64 << 20) // (400 * 8 + 100 * 24) == 11_983
+  assert shift_stats.sample_rows(0, [k[0] for k in wide], wide) == 0
+
+
 def test_deciles_of_the_baseline_hold_a_tenth_each():
   rng = np.random.default_rng(3)
   df = pd.DataFrame({'x': rng.lognormal(3, 1, 50_000),

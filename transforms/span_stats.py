@@ -310,7 +310,8 @@ def shift_plan(cfg: DictConfig, schema: Optional[pa.Schema],
       label=label,
       bucket_features=shift_stats.feature_kinds_for_buckets(features, kinds),
       slices=config.slices(cfg), max_values=spec.max_values,
-      sample_columns=columns, sample_size=spec.sample_size)
+      sample_columns=columns,
+      sample_size=shift_stats.sample_rows(spec.sample_size, columns, kinds))
 
 
 def _needs_sketch(spec: sources.DatasetSpec, files: List[str],
