@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from beam_jobs import _cli
-from transforms import config
+from settings import config
 from transforms.errors import UserError
 from transforms.io import sinks
 

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from beam_jobs import _cli
 from transforms.io import artifacts
-from transforms import config
+from settings import config
 from runners import dataflow
 from transforms.checks import feature_skew
 from runners import options as runner

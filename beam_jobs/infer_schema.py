@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from beam_jobs import _cli
 from transforms.io import artifacts
-from transforms import config
+from settings import config
 from runners import dataflow
 from transforms import schemas
 from transforms.errors import UserError

@@ -20,7 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs import _cli
 from transforms.io import artifacts
-from transforms import config
+from settings import config
 from runners import dataflow
 from report import html as report
 from transforms import schemas

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from beam_jobs import _cli
 from beam_jobs.infer_schema import source_span
 from transforms.io import artifacts
-from transforms import config
+from settings import config
 from runners import dataflow
 from transforms import schemas
 from transforms.errors import UserError

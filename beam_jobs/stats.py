@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from beam_jobs import _cli
 from beam_jobs import summary
-from transforms import config
+from settings import config
 from runners import dataflow
 from runners import in_pipeline
 from transforms.io import sinks

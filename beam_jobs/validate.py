@@ -21,7 +21,7 @@ from beam_jobs import _cli
 from beam_jobs import summary
 from runners import alerts
 from transforms.io import artifacts
-from transforms import config
+from settings import config
 from runners import dataflow
 from transforms.checks import event_time
 from transforms.checks import fairness

@@ -21,7 +21,7 @@ from typing import Any, Dict, List
 
 from omegaconf import DictConfig
 
-from transforms import config
+from settings import config
 from transforms.checks import validation
 from transforms.errors import UserError
 

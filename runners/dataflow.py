@@ -26,7 +26,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import TestOptions
 from omegaconf import DictConfig
 
-from transforms import config
+from settings import config
 from transforms.errors import UserError
 
 _log = logging.getLogger(__name__)

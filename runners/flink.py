@@ -37,7 +37,7 @@ from apache_beam.options.pipeline_options import PortableOptions
 from apache_beam.runners.portability import flink_runner
 from omegaconf import DictConfig
 
-from transforms import config
+from settings import config
 from transforms.errors import UserError
 
 _log = logging.getLogger(__name__)

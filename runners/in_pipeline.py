@@ -26,7 +26,7 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions
 from omegaconf import DictConfig, OmegaConf
 
 from transforms.io import artifacts
-from transforms import config
+from settings import config
 from runners import dataflow
 from transforms.io import sources
 from transforms import span_stats

@@ -7,7 +7,7 @@ turns its own keys into options.
 from apache_beam.options.pipeline_options import PipelineOptions
 from omegaconf import DictConfig
 
-from transforms import config
+from settings import config
 from runners import dataflow
 from runners import flink
 from transforms.errors import UserError

@@ -32,7 +32,7 @@ from typing import Dict, Optional
 
 from omegaconf import DictConfig
 
-from transforms import config
+from settings import config
 from transforms.errors import UserError
 
 _log = logging.getLogger(__name__)

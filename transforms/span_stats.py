@@ -24,7 +24,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from transforms import arrow_types
 from transforms.io import artifacts
-from transforms import config
+from settings import config
 from runners import dataflow
 from transforms import feature_meta
 from transforms.checks import pii

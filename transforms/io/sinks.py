@@ -8,7 +8,7 @@ are with ``describe()``.
 
 from omegaconf import DictConfig
 
-from transforms import config
+from settings import config
 from transforms.errors import UserError
 from transforms.io.warehouse import DuckDBWarehouse
 
