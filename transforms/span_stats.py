@@ -33,7 +33,7 @@ from runners import options as runner
 from transforms.checks import shift_stats
 from transforms.io import sources
 from transforms import statistics
-from transforms import validation
+from transforms.checks import validation
 from transforms.errors import EmptySpanError, UserError
 
 _log = logging.getLogger(__name__)
