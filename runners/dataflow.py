@@ -296,11 +296,12 @@ class DryRunJob:
   notes: List[str]
 
 
-def dry_run_dir(cfg: DictConfig, name: str) -> str:
+def dry_run_dir(cfg: DictConfig) -> str:
+  """``runner.dry_run_dir``: the local folder dry runs write their job to."""
   root = str(config.get(cfg, 'runner.dry_run_dir'))
   if '://' in root:
     raise UserError(f'runner.dry_run_dir={root!r}: expected a local folder')
-  return os.path.abspath(os.path.join(root, name))
+  return os.path.abspath(root)
 
 
 def _local_client_class():
