@@ -4,10 +4,11 @@
 
 Every job's ``run(cfg)`` starts here: the composed Hydra config becomes one
 ``JobSettings`` of typed, checked specs, and only those travel further
-(``transforms/`` never sees the config). A bad value ends the job with one
-line naming its key (settings/config.py) before any work starts. Each job
-gets the parts its config has: a statistics pass for ``stats`` and
-``validate``, checks for ``validate``, and so on; the others are None.
+(``transforms/`` and ``runners/`` never see the config). A bad value ends the
+job with one line naming its key (settings/config.py, settings/runner.py)
+before any work starts. Each job gets the parts its config has: a statistics
+pass for ``stats`` and ``validate``, checks for ``validate``, and so on; the
+others are None.
 
 The object pickles: a run that finishes on a Dataflow worker
 (runners/in_pipeline.py) takes it along.
@@ -16,12 +17,12 @@ The object pickles: a run that finishes on a Dataflow worker
 import dataclasses
 from typing import Any, Dict, List, Optional, Tuple
 
+from apache_beam.options.pipeline_options import PipelineOptions
 from omegaconf import DictConfig, OmegaConf
 
 from runners import alerts
-from runners import dataflow
-from runners import options as runner_options
 from settings import config
+from settings import runner as runner_settings
 from transforms import span_stats
 from transforms.checks import feature_skew
 from transforms.checks import fairness
@@ -115,7 +116,7 @@ class JobSettings:
   """One job's config, parsed and checked: what its run needs, typed."""
   job: str
   store_root: str
-  runner: runner_options.RunnerSpec
+  runner: runner_settings.RunnerSpec
   # dataset, split and span (None for infer_schema and schema)
   key: Optional[Dict[str, str]] = None
   sink: Optional[sinks.SinkSpec] = None  # None: the job writes no rows
@@ -136,14 +137,14 @@ def parse(cfg: DictConfig, job: str) -> JobSettings:
 
 
 def _pass_spec(cfg: DictConfig) -> Tuple[span_stats.PassSpec,
-                                         runner_options.RunnerSpec]:
+                                         PipelineOptions]:
   """The statistics pass and the runner's options."""
   privacy = config.privacy_spec(cfg)
   key = config.run_key(cfg)
   dataset = config.dataset_spec(cfg)
   stats = config.stats_settings(cfg)
   progress_interval_s = config.progress_interval_s(cfg)
-  options = runner_options.pipeline_options(cfg)
+  options = runner_settings.pipeline_options(cfg)
   spec = span_stats.PassSpec(
       key=key, store_root=config.store_root(cfg), dataset=dataset,
       stats=stats, slices=config.slices(cfg), label=config.label(cfg),
@@ -158,23 +159,22 @@ def _pass_spec(cfg: DictConfig) -> Tuple[span_stats.PassSpec,
 def _stats(cfg: DictConfig, job: str, **parts) -> JobSettings:
   """The settings of a job that runs a statistics pass (stats, validate)."""
   name = config.runner_name(cfg)
-  if dataflow.is_dry_run(cfg):
+  if runner_settings.is_dry_run(cfg):
     # A dry run builds the pass's Dataflow job: no sink, no run row.
     stats_pass, options = _pass_spec(cfg)
-    runner = runner_options.RunnerSpec(
-        name, options, dry_run_dir=dataflow.dry_run_dir(cfg))
-    return JobSettings(job=job, store_root=stats_pass.store_root,
-                       runner=runner, key=stats_pass.key,
-                       stats_pass=stats_pass, **parts)
-  finish_in_pipeline = dataflow.finishes_in_pipeline(cfg)
-  sink = config.sink_spec(cfg)
-  stats_pass, options = _pass_spec(cfg)
-  runner = runner_options.RunnerSpec(name, options,
-                                     finish_in_pipeline=finish_in_pipeline)
+    runner = runner_settings.RunnerSpec(
+        name, options, dry_run_dir=runner_settings.dry_run_dir(cfg))
+    sink = resolved = None
+  else:
+    finish_in_pipeline = runner_settings.finishes_in_pipeline(cfg)
+    sink = config.sink_spec(cfg)
+    stats_pass, options = _pass_spec(cfg)
+    runner = runner_settings.RunnerSpec(
+        name, options, finish_in_pipeline=finish_in_pipeline)
+    resolved = config.to_plain(cfg)
   return JobSettings(job=job, store_root=stats_pass.store_root, runner=runner,
-                     key=stats_pass.key, sink=sink,
-                     config=config.to_plain(cfg), stats_pass=stats_pass,
-                     **parts)
+                     key=stats_pass.key, sink=sink, config=resolved,
+                     stats_pass=stats_pass, **parts)
 
 
 def _validate(cfg: DictConfig, job: str) -> JobSettings:
@@ -204,10 +204,10 @@ def _optional_str(cfg: DictConfig, key: str) -> Optional[str]:
   return None if value is None else str(value)
 
 
-def _store_only(cfg: DictConfig, job: str) -> runner_options.RunnerSpec:
+def _store_only(cfg: DictConfig, job: str) -> runner_settings.RunnerSpec:
   """The runner of a job that reads and writes the store only."""
-  dataflow.no_dry_run(cfg, job)
-  return runner_options.RunnerSpec(config.runner_name(cfg))
+  runner_settings.no_dry_run(cfg, job)
+  return runner_settings.RunnerSpec(config.runner_name(cfg))
 
 
 def _infer_schema(cfg: DictConfig, job: str) -> JobSettings:
@@ -286,7 +286,7 @@ def _report(cfg: DictConfig, job: str) -> JobSettings:
 
 
 def _feature_skew(cfg: DictConfig, job: str) -> JobSettings:
-  dataflow.no_dry_run(cfg, job)
+  runner_settings.no_dry_run(cfg, job)
   sink = config.sink_spec(cfg)
   spec = config.feature_skew_spec(cfg)
   key = config.run_key(cfg)
@@ -295,8 +295,8 @@ def _feature_skew(cfg: DictConfig, job: str) -> JobSettings:
   raw_values = bool(config.get(cfg, 'privacy.raw_values_in_results'))
   fail_on = config.fail_on(cfg)
   root = config.store_root(cfg)
-  runner = runner_options.RunnerSpec(config.runner_name(cfg),
-                                     runner_options.pipeline_options(cfg))
+  runner = runner_settings.RunnerSpec(
+      config.runner_name(cfg), runner_settings.pipeline_options(cfg))
   training = _files_only(config.dataset_spec(training_cfg))
   serving = _files_only(config.dataset_spec(cfg))
   return JobSettings(job=job, store_root=root, runner=runner, key=key,

@@ -23,6 +23,7 @@ import offline
 from conftest import REPO, make_cfg
 from runners import dataflow
 from settings import job as job_settings
+from settings import runner as runner_settings
 from transforms import span_stats
 from transforms.errors import UserError
 
@@ -201,7 +202,7 @@ def test_bad_dataflow_config_names_the_key(override, key):
           'span=2024-06-02', 'store.root=gs://b/store']
   cfg = make_cfg('validate', base + [override])
   with pytest.raises(UserError, match=re.escape(key)):
-    dataflow.pipeline_options(cfg)
+    runner_settings.pipeline_options(cfg)
 
 
 def test_missing_project_is_one_line_naming_the_key(tmp_path):

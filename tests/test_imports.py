@@ -117,12 +117,12 @@ def _top_level_imports(path):
       yield node.module or ''
 
 
-def test_nothing_under_transforms_reads_the_config():
-  """The jobs parse their config once (settings/job.py); the data side gets
-  typed specs and never sees OmegaConf or Hydra."""
+def test_nothing_under_transforms_or_runners_reads_the_config():
+  """The jobs parse their config once (settings/job.py); the data side and
+  the runners get typed specs and never see OmegaConf or Hydra."""
   found = sorted(
-      (name, imported)
-      for name, path in _modules().items() if name.startswith('transforms')
+      (name, imported) for name, path in _modules().items()
+      if name.split('.')[0] in ('transforms', 'runners')
       for imported in _top_level_imports(path)
       if imported.split('.')[0] in ('omegaconf', 'hydra'))
   assert found == []
