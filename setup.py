@@ -15,6 +15,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['beam_jobs', 'beam_jobs.*',
                                                'transforms', 'transforms.*',
                                                'runners', 'runners.*',
+                                               'settings', 'settings.*',
                                                'report', 'report.*',
                                                'settings', 'settings.*',
                                                'conf', 'conf.*']),

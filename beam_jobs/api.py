@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from beam_jobs import _cli
-from transforms import config
+from settings import config
 from transforms.errors import UserError
 from transforms.io import sinks
 
@@ -120,7 +120,8 @@ def _rows(cfg: DictConfig, table: str) -> List[Dict[str, object]]:
     return []
   key = config.run_key(cfg)
   try:
-    rows = sinks.open_sink(cfg).read_rows(table, key['dataset'], key['split'])
+    rows = sinks.open_sink(config.sink_spec(cfg)).read_rows(
+        table, key['dataset'], key['split'])
   except UserError:
     return []
   return [r for r in rows if str(r.get('span')) == key['span']]

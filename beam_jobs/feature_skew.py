@@ -16,19 +16,17 @@ folder. Exits 3 when it found anomalies at or above fail_on.
 import datetime as dt
 import json
 import time
-from typing import Dict, List
+from typing import List
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from beam_jobs import _cli
+from settings import job as job_settings
 from transforms.io import artifacts
-from transforms import config
-from runners import dataflow
 from transforms.checks import feature_skew
-from runners import options as runner
 from transforms.io import sinks
 from transforms.io import sources
 from transforms import span_stats
@@ -38,50 +36,7 @@ from transforms.errors import UserError
 JOB = 'feature_skew'
 
 
-def skew_spec(cfg: DictConfig) -> feature_skew.FeatureSkewSpec:
-  identifiers = config.get(cfg, 'feature_skew.identifiers')
-  if isinstance(identifiers, str):
-    identifiers = [identifiers]
-  if not identifiers or not all(isinstance(i, str) for i in identifiers):
-    raise UserError('feature_skew.identifiers: expected a list of feature '
-                    'names, e.g. [user_id]')
-  ndigits = config.optional_int(cfg, 'feature_skew.float_round_ndigits')
-  spec = feature_skew.FeatureSkewSpec(
-      identifiers=tuple(identifiers),
-      ignore=tuple(config.get(cfg, 'feature_skew.ignore', required=False)
-                   or ()),
-      float_round_ndigits=ndigits,
-      mismatch_threshold=float(config.get(cfg,
-                                          'feature_skew.mismatch_threshold')),
-      unmatched_threshold=float(config.get(
-          cfg, 'feature_skew.unmatched_threshold')),
-      sample_size=int(config.get(cfg, 'feature_skew.sample_size')),
-      severity=str(config.get(cfg, 'feature_skew.severity')),
-      unmatched_severity=str(config.get(cfg,
-                                        'feature_skew.unmatched_severity')))
-  for key in ('severity', 'unmatched_severity'):
-    if getattr(spec, key) not in validation.SEVERITIES:
-      raise UserError(f'feature_skew.{key}={getattr(spec, key)!r}: expected '
-                      f'one of {", ".join(validation.SEVERITIES)}')
-  return spec
-
-
-def baseline_cfg(cfg: DictConfig) -> DictConfig:
-  """The config with split (and path) switched to the training side."""
-  other = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
-  other.split = config.get(cfg, 'feature_skew.baseline_split')
-  path = config.get(cfg, 'feature_skew.baseline_path', required=False)
-  if path:
-    other.dataset.path = path
-  return other
-
-
-def _read_side(p, cfg: DictConfig, label: str, identifiers):
-  spec = config.dataset_spec(cfg)
-  if spec.format == 'bigquery':
-    raise UserError('dataset.format=bigquery: the feature_skew job reads '
-                    'files only (csv, parquet, jsonl, tfrecord); export the '
-                    'span, or use the validate job for skew statistics')
+def _read_side(p, spec: sources.DatasetSpec, label: str, identifiers):
   files = sources.match_files(spec.path)
   # CSV: the delimiter and quote, when not set, from the first file.
   spec = sources.resolve_csv_dialect(spec, files[0])
@@ -103,24 +58,24 @@ def _lines(pattern: str) -> List[dict]:
 
 
 def run(cfg: DictConfig) -> int:
-  dataflow.no_dry_run(cfg, JOB)
+  settings = job_settings.parse(cfg, JOB)
+  skew = settings.feature_skew
   started = time.time()
   run_ts = dt.datetime.now(dt.timezone.utc)
-  sink = sinks.open_sink(cfg)
-  spec = skew_spec(cfg)
-  key = config.run_key(cfg)
-  train_cfg = baseline_cfg(cfg)
-  where = {'split': str(train_cfg.split), 'span': key['span']}
-  privacy = config.privacy_spec(cfg)
-  allow_raw = bool(config.get(cfg, 'privacy.raw_values_in_results'))
-  fail_on = config.fail_on(cfg)
-  store = artifacts.SpanArtifacts(config.store_root(cfg), **key)
+  sink = sinks.open_sink(settings.sink)
+  spec, key = skew.spec, settings.key
+  where = {'split': skew.baseline_split, 'span': key['span']}
+  privacy = skew.privacy
+  allow_raw = skew.raw_values_in_results
+  fail_on = skew.fail_on
+  store = artifacts.SpanArtifacts(settings.store_root, **key)
   run_id = span_stats.new_run_id(run_ts)
   scratch = store.scratch(run_id)
 
-  pipeline = beam.Pipeline(options=runner.pipeline_options(cfg))
-  training = _read_side(pipeline, train_cfg, 'Training', spec.identifiers)
-  serving = _read_side(pipeline, cfg, 'Serving', spec.identifiers)
+  pipeline = beam.Pipeline(options=settings.runner.options)
+  training = _read_side(pipeline, skew.training, 'Training',
+                        spec.identifiers)
+  serving = _read_side(pipeline, skew.serving, 'Serving', spec.identifiers)
   found = ((training['batches'], serving['batches'])
            | 'DetectFeatureSkew' >> feature_skew.DetectFeatureSkew(spec))
   for name, pcoll in found.items():
@@ -147,13 +102,13 @@ def run(cfg: DictConfig) -> int:
     run_row = {
         'run_id': run_id, 'run_ts': run_ts, 'job': JOB, **key,
         'status': 'blocking' if blocking else 'ok',
-        'runner': config.runner_name(cfg),
+        'runner': settings.runner.name,
         'num_examples': int(match.get('test_with_id_count', 0)),
         'num_malformed': 0, 'num_files': None, 'num_features': len(results),
         'num_anomalies': len(anomalies), 'stats_uri': None,
         'dead_letter_uri': None, 'schema_version': None,
         'duration_s': time.time() - started,
-        'config': json.dumps(config.to_plain(cfg), sort_keys=True,
+        'config': json.dumps(settings.config, sort_keys=True,
                              default=str)}
     sink.write_run(run_row, {'anomalies': anomalies,
                              'drift_skew': measurements})

@@ -7,24 +7,23 @@ split), infers a schema with TFDV, adds environments (the label is absent at
 SERVING), and stores it as the next immutable version, promoted by default.
 """
 
+from typing import Optional
 
 import hydra
 from omegaconf import DictConfig
 
 from beam_jobs import _cli
+from settings import job as job_settings
 from transforms.io import artifacts
-from transforms import config
-from runners import dataflow
 from transforms import schemas
 from transforms.errors import UserError
 
 JOB = 'infer_schema'
 
 
-def source_span(cfg: DictConfig, root: str, dataset: str, split: str
+def source_span(span: Optional[str], root: str, dataset: str, split: str
                 ) -> artifacts.SpanArtifacts:
   """The stored span named by ``span``, or the latest one of the split."""
-  span = config.get(cfg, 'span', required=False)
   spans = artifacts.list_spans(root, dataset, split)
   if span is None:
     if not spans:
@@ -39,24 +38,21 @@ def source_span(cfg: DictConfig, root: str, dataset: str, split: str
 
 
 def run(cfg: DictConfig) -> int:
-  dataflow.no_dry_run(cfg, JOB)
-  root = config.store_root(cfg)
-  dataset = artifacts.check_name('dataset.name', config.get(cfg,
-                                                            'dataset.name'))
-  split = artifacts.check_name('split', config.get(cfg, 'split'))
-  source = source_span(cfg, root, dataset, split)
+  settings = job_settings.parse(cfg, JOB)
+  root, infer = settings.store_root, settings.infer_schema
+  dataset, split = infer.dataset, infer.split
+  source = source_span(infer.span, root, dataset, split)
   absent = []
-  label = config.label(cfg)
-  if label and config.get(cfg, 'schema.label_absent_at_serving'):
-    absent.append(label)
+  if infer.label and infer.label_absent_at_serving:
+    absent.append(infer.label)
   schema = schemas.infer(source.load_stats(), serving_absent=absent,
-                         environments=config.get(cfg, 'schema.environments'))
+                         environments=infer.environments)
   registry = schemas.SchemaRegistry(root, dataset)
   previous = registry.versions()
   version = registry.create(
       schema, parent=previous[-1].version if previous else None,
-      source=source.stats_path, note=str(config.get(cfg, 'schema.note') or ''),
-      origin='inferred', promote=bool(config.get(cfg, 'schema.promote')))
+      source=source.stats_path, note=infer.note, origin='inferred',
+      promote=infer.promote)
   print(f'infer_schema: dataset={dataset} version={version.version} '
         f'({len(schema.feature)} features, from {split} span {source.span})'
         f'{" promoted" if version.promoted else " not promoted"}\n'

@@ -20,10 +20,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs import _cli
 from transforms.io import artifacts
-from transforms import config
-from runners import dataflow
+from settings import config
+from settings import job as job_settings
 from report import html as report
 from transforms import schemas
+from transforms.checks import pii
 from transforms.checks import shift
 from transforms.checks import shift_stats
 from transforms.io import sinks
@@ -43,11 +44,11 @@ def _stored(root: str, dataset: str, split: str, span: str
   return store
 
 
-def _rebuild(cfg: DictConfig, key: Dict[str, str], root: str
-             ) -> report.ReportInput:
+def _rebuild(settings: job_settings.JobSettings) -> report.ReportInput:
+  key, root = settings.key, settings.store_root
   store = _stored(root, key['dataset'], key['split'], key['span'])
   run: Dict[str, Any] = artifacts.read_json(store.run_path)
-  sink = sinks.open_sink(cfg)
+  sink = sinks.open_sink(settings.sink)
   anomalies = [r for r in sink.read_rows('anomalies', key['dataset'],
                                          key['split'])
                if r['run_id'] == run['run_id']]
@@ -65,7 +66,7 @@ def _rebuild(cfg: DictConfig, key: Dict[str, str], root: str
   charts = {}
   if any(m['check'] == 'shift' for m in measurements):
     # The per-bucket label rates, as the run measured them: its label and
-    # shift settings, both spans' shift.json.
+    # shift settings (parsed from its stored config), both spans' shift.json.
     ran = OmegaConf.create(run_config)
     label, spec = config.label(ran), config.shift_spec(ran)
     current = shift_stats.load_buckets(store)
@@ -84,39 +85,31 @@ def _rebuild(cfg: DictConfig, key: Dict[str, str], root: str
       key=key, run=run, stats=store.load_stats(), baselines=baselines,
       anomalies=anomalies, measurements=measurements,
       history=sink.read_rows('feature_stats', key['dataset'], key['split']),
-      measurement_history=history, privacy=_privacy(cfg, store),
+      measurement_history=history, privacy=_privacy(settings, store),
       notes=notes, fail_on=str(run_config.get('fail_on', 'ERROR')),
       shift_charts=charts)
 
 
-def _privacy(cfg: DictConfig, store: artifacts.SpanArtifacts):
+def _privacy(settings: job_settings.JobSettings,
+             store: artifacts.SpanArtifacts):
   """The privacy rules of the run, with its PII-carrying features hashed."""
   path = FileSystems.join(store.dir, artifacts.PII_FILE)
   counts = artifacts.read_json(path) if FileSystems.exists(path) else {}
-  return config.run_privacy(cfg, counts)
+  return pii.protect(settings.report.privacy, counts, settings.report.pii)
 
 
-def _compare(cfg: DictConfig, key: Dict[str, str], root: str
-             ) -> report.ReportInput:
-  other = {
-      'dataset': artifacts.check_name('compare.dataset', config.get(
-          cfg, 'compare.dataset', required=False) or key['dataset']),
-      'split': artifacts.check_name('compare.split', config.get(
-          cfg, 'compare.split', required=False) or key['split']),
-      'span': artifacts.check_name('compare.span', config.get(
-          cfg, 'compare.span')),
-  }
+def _compare(settings: job_settings.JobSettings) -> report.ReportInput:
+  key, root, other = settings.key, settings.store_root, settings.report.compare
   store = _stored(root, **key)
   stats = store.load_stats()
   baseline = _stored(root, **other).load_stats()
-  spec = config.comparison_spec(cfg, 'drift')
+  spec = settings.report.drift
   schema = schemas.infer(baseline)
   where = {'split': other['split'], 'span': other['span']}
   if other['dataset'] != key['dataset']:
     where['split'] = f'{other["dataset"]}/{other["split"]}'
   redact = validation.Redactor(
-      config.privacy_spec(cfg).salt,
-      bool(config.get(cfg, 'privacy.raw_values_in_results')),
+      settings.report.privacy.salt, settings.report.raw_values_in_results,
       [stats, baseline], schema)
   _, anomalies, measurements = validation.compare(
       'drift', stats, baseline, schema, 'TRAINING', spec, where, redact, None)
@@ -125,27 +118,24 @@ def _compare(cfg: DictConfig, key: Dict[str, str], root: str
   return report.ReportInput(
       key=key, run=run, stats=stats, baselines={'drift': (where, baseline)},
       anomalies=anomalies, measurements=measurements,
-      history=[], measurement_history=[], privacy=_privacy(cfg, store),
+      history=[], measurement_history=[], privacy=_privacy(settings, store),
       notes=['distances computed for this comparison from the drift.* '
              'thresholds; nothing was written to the warehouse'],
-      fail_on=config.fail_on(cfg), title='Comparison report')
+      fail_on=settings.report.fail_on, title='Comparison report')
 
 
 def run(cfg: DictConfig) -> int:
-  dataflow.no_dry_run(cfg, JOB)
-  key = config.run_key(cfg)
-  root = config.store_root(cfg)
-  comparing = config.get(cfg, 'compare.span', required=False) is not None
-  inp = _compare(cfg, key, root) if comparing else _rebuild(cfg, key, root)
-  out = config.get(cfg, 'report.output', required=False)
+  settings = job_settings.parse(cfg, JOB)
+  key, root = settings.key, settings.store_root
+  compare = settings.report.compare
+  inp = _compare(settings) if compare else _rebuild(settings)
+  out = settings.report.output
   if not out:
     store = artifacts.SpanArtifacts(root, **key)
     out = store.report_path
-    if comparing:
-      other_split = (config.get(cfg, 'compare.split', required=False) or
-                     key['split'])
-      out = FileSystems.join(store.dir, f'compare-{other_split}-'
-                             f'{config.get(cfg, "compare.span")}.html')
+    if compare:
+      out = FileSystems.join(store.dir, f'compare-{compare["split"]}-'
+                             f'{compare["span"]}.html')
   with FileSystems.create(str(out)) as f:
     f.write(report.render(inp).encode('utf-8'))
   print(f'report: {len(inp.anomalies)} anomalies, '

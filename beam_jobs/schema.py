@@ -6,37 +6,30 @@
   python -m beam_jobs.schema dataset.name=mydata action=promote schema.version=2
 """
 
+from typing import Optional
 
 import hydra
 from omegaconf import DictConfig
 
 from beam_jobs import _cli
 from beam_jobs.infer_schema import source_span
-from transforms.io import artifacts
-from transforms import config
-from runners import dataflow
+from settings import job as job_settings
 from transforms import schemas
 from transforms.errors import UserError
 
 JOB = 'schema'
-ACTIONS = ('list', 'show', 'diff', 'propose', 'promote')
 
 
-def _version(cfg: DictConfig, key: str = 'schema.version') -> int:
-  value = config.optional_int(cfg, key)
+def _version(value: Optional[int], key: str = 'schema.version') -> int:
   if value is None:
     raise UserError(f'{key} is not set: pass {key}=<version number>')
   return value
 
 
 def run(cfg: DictConfig) -> int:
-  dataflow.no_dry_run(cfg, JOB)
-  action = config.get(cfg, 'action')
-  if action not in ACTIONS:
-    raise UserError(f'action={action!r}: expected one of {", ".join(ACTIONS)}')
-  root = config.store_root(cfg)
-  dataset = artifacts.check_name('dataset.name', config.get(cfg,
-                                                            'dataset.name'))
+  settings = job_settings.parse(cfg, JOB)
+  root, schema = settings.store_root, settings.schema
+  action, dataset = schema.action, schema.dataset
   registry = schemas.SchemaRegistry(root, dataset)
 
   if action == 'list':
@@ -48,17 +41,18 @@ def run(cfg: DictConfig) -> int:
             f'{v.meta.get("created", "")[:19]}  {v.meta.get("origin", ""):<9}'
             f' parent={v.meta.get("parent")}  {v.meta.get("note", "")}')
   elif action == 'show':
-    print(open_text(registry.get(_version(cfg)).schema_path))
+    print(open_text(registry.get(_version(schema.version)).schema_path))
   elif action == 'diff':
-    a, b = _version(cfg), _version(cfg, 'schema.other')
+    a = _version(schema.version)
+    b = _version(schema.other, 'schema.other')
     changes = schemas.diff(registry.get(a).load(), registry.get(b).load())
     print(f'{dataset}: v{a} -> v{b}: {len(changes)} change(s)')
     for c in changes:
       print(f'  {c["feature"]}: {c["change"]}: {c["before"]} -> {c["after"]}')
   elif action == 'propose':
-    base = registry.get(config.optional_int(cfg, 'schema.version'))
-    split = artifacts.check_name('split', config.get(cfg, 'split'))
-    source = source_span(cfg, root, dataset, split)
+    base = registry.get(schema.version)
+    split = schema.split
+    source = source_span(schema.span, root, dataset, split)
     proposed = schemas.propose(base.load(), source.load_stats())
     changes = schemas.diff(base.load(), proposed)
     if not changes:
@@ -67,8 +61,7 @@ def run(cfg: DictConfig) -> int:
       return _cli.EXIT_OK
     version = registry.create(
         proposed, parent=base.version, source=source.stats_path,
-        note=str(config.get(cfg, 'schema.note') or ''), origin='proposed',
-        promote=False)
+        note=schema.note, origin='proposed', promote=False)
     print(f'{dataset}: proposed v{version.version} (from v{base.version} and '
           f'{split} span {source.span}), not promoted; {len(changes)} '
           f'change(s):')
@@ -77,8 +70,7 @@ def run(cfg: DictConfig) -> int:
     print(f'  promote: python -m beam_jobs.schema dataset.name={dataset} '
           f'action=promote schema.version={version.version}')
   elif action == 'promote':
-    version = registry.promote(_version(cfg),
-                               note=str(config.get(cfg, 'schema.note') or ''))
+    version = registry.promote(_version(schema.version), note=schema.note)
     print(f'{dataset}: v{version.version} promoted; validation now uses it')
   return _cli.EXIT_OK
 

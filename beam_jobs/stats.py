@@ -14,9 +14,9 @@ from omegaconf import DictConfig
 
 from beam_jobs import _cli
 from beam_jobs import summary
-from transforms import config
 from runners import dataflow
 from runners import in_pipeline
+from settings import job as job_settings
 from transforms.io import sinks
 from transforms import span_stats
 from transforms import statistics
@@ -26,28 +26,32 @@ JOB = 'stats'
 
 def run(cfg: DictConfig) -> int:
   """Runs the job; returns the exit code. Raises UserError on bad input."""
-  config.privacy_spec(cfg)  # bad config fails before any work
-  if dataflow.is_dry_run(cfg):  # builds the Dataflow job; opens no sink
-    print(dataflow.dry_run_summary(JOB, span_stats.dry_run(cfg)))
+  settings = job_settings.parse(cfg, JOB)  # bad config fails before any work
+  runner = settings.runner
+  if runner.dry_run:  # builds the Dataflow job; opens no sink
+    print(dataflow.dry_run_summary(JOB, span_stats.dry_run(
+        settings.stats_pass, runner.options, runner.dry_run_dir)))
     return _cli.EXIT_OK
-  finish_in_pipeline = dataflow.finishes_in_pipeline(cfg)
-  warehouse = sinks.open_sink(cfg)
-  if finish_in_pipeline:
-    return in_pipeline.launch(cfg, JOB, 'beam_jobs.stats')
-  return finish(cfg, span_stats.compute(cfg), warehouse)
+  warehouse = sinks.open_sink(settings.sink)
+  if runner.finish_in_pipeline:
+    return in_pipeline.launch(settings, 'beam_jobs.stats')
+  return finish(settings, span_stats.compute(settings.stats_pass,
+                                             runner.options), warehouse)
 
 
-def finish_on_worker(cfg: DictConfig, span: span_stats.SpanStatistics) -> int:
+def finish_on_worker(settings: job_settings.JobSettings,
+                     span: span_stats.SpanStatistics) -> int:
   """``finish`` as the last step of the pipeline (runner.finish_in_pipeline)."""
-  return finish(cfg, span, sinks.open_sink(cfg))
+  return finish(settings, span, sinks.open_sink(settings.sink))
 
 
-def finish(cfg: DictConfig, span: span_stats.SpanStatistics, warehouse) -> int:
+def finish(settings: job_settings.JobSettings,
+           span: span_stats.SpanStatistics, warehouse) -> int:
   """Writes the span's rows and commits its artifacts; returns the exit code."""
   # Features that carry PII are written only as hashes.
-  privacy = config.run_privacy(cfg, span.pii_counts)
+  privacy = settings.stats_pass.run_privacy(span.pii_counts)
   try:
-    run_row = span.run_row(cfg, JOB)
+    run_row = span.run_row(JOB, settings.runner.name, settings.config)
     warehouse.write_run(run_row, {
         'feature_stats': statistics.feature_rows(span.stats, privacy)})
     span_stats.commit(span, run_row)

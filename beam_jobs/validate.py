@@ -21,7 +21,6 @@ from beam_jobs import _cli
 from beam_jobs import summary
 from runners import alerts
 from transforms.io import artifacts
-from transforms import config
 from runners import dataflow
 from transforms.checks import event_time
 from transforms.checks import fairness
@@ -29,6 +28,7 @@ from transforms.checks import history
 from runners import in_pipeline
 from transforms.checks import pii
 from report import html as report
+from settings import job as job_settings
 from transforms import schemas
 from transforms.checks import shift
 from transforms.checks import shift_stats
@@ -57,14 +57,6 @@ class Validation:
       default_factory=dict)
 
 
-def environment(cfg: DictConfig, split: str) -> str:
-  env = config.get(cfg, 'schema.environment', required=False)
-  if env:
-    return str(env)
-  serving = config.get(cfg, 'schema.serving_splits', required=False) or []
-  return 'SERVING' if split in serving else 'TRAINING'
-
-
 def _baseline(root: str, key: Dict[str, str], split: str,
               pinned: Optional[str], same_span_ok: bool, what: str):
   """(span, stats) of the baseline, or (None, note) when there is none."""
@@ -89,9 +81,9 @@ def _baseline(root: str, key: Dict[str, str], split: str,
   return span, stats
 
 
-def check(cfg: DictConfig, span: span_stats.SpanStatistics,
-          version: schemas.SchemaVersion, sink,
-          privacy: statistics.PrivacySpec) -> Validation:
+def check(settings: job_settings.JobSettings,
+          span: span_stats.SpanStatistics, version: schemas.SchemaVersion,
+          sink, privacy: statistics.PrivacySpec) -> Validation:
   """Runs every check on the span's statistics (no data is re-read).
 
   Schema, drift and skew (TFDV, plus PSI/Wasserstein), metric history
@@ -99,29 +91,28 @@ def check(cfg: DictConfig, span: span_stats.SpanStatistics,
   future) and representation/label parity.
   """
   key, stats = span.key, span.stats
+  checks, stats_pass = settings.checks, settings.stats_pass
   schema = version.load()
-  env = environment(cfg, key['split'])
-  root = config.store_root(cfg)
-  allow_raw = bool(config.get(cfg, 'privacy.raw_values_in_results'))
+  env = checks.environment(key['split'])
+  root = settings.store_root
+  allow_raw = checks.raw_values_in_results
   notes: List[str] = []
   protos: Dict[str, bytes] = {}
 
   baselines = {}
-  if config.get(cfg, 'drift.enabled'):
+  if checks.drift_enabled:
     drift_span, drift_stats = _baseline(
-        root, key, key['split'], config.get(cfg, 'drift.baseline_span',
-                                            required=False),
+        root, key, key['split'], checks.drift_baseline_span,
         same_span_ok=False, what='drift')
     if drift_span is None:
       notes.append(drift_stats)
     else:
       baselines['drift'] = ({'split': key['split'], 'span': drift_span},
                             drift_stats)
-  skew_split = str(config.get(cfg, 'skew.baseline_split'))
-  if config.get(cfg, 'skew.enabled') and skew_split != key['split']:
+  skew_split = checks.skew_baseline_split
+  if checks.skew_enabled and skew_split != key['split']:
     skew_span, skew_stats = _baseline(
-        root, key, skew_split, config.get(cfg, 'skew.baseline_span',
-                                          required=False),
+        root, key, skew_split, checks.skew_baseline_span,
         same_span_ok=True, what='skew')
     if skew_span is None:
       notes.append(skew_stats)
@@ -138,8 +129,8 @@ def check(cfg: DictConfig, span: span_stats.SpanStatistics,
   measurements = []
   for kind, (where, baseline) in baselines.items():
     found, kind_rows, kind_measurements = validation.compare(
-        kind, stats, baseline, schema, env, config.comparison_spec(cfg, kind),
-        where, redact, version.version)
+        kind, stats, baseline, schema, env, getattr(checks, kind), where,
+        redact, version.version)
     protos[kind] = found.SerializeToString()
     rows += kind_rows
     measurements += kind_measurements
@@ -149,10 +140,10 @@ def check(cfg: DictConfig, span: span_stats.SpanStatistics,
   found_rows, found_measurements = history.check(
       feature_rows,
       sink.read_rows('feature_stats', key['dataset'], key['split']),
-      key['span'], config.history_spec(cfg))
+      key['span'], checks.history)
   rows += found_rows
   measurements += found_measurements
-  pii_spec = config.pii_spec(cfg)
+  pii_spec = stats_pass.pii
   if pii_spec.enabled:
     found_rows, found_measurements = pii.findings(span.pii_counts, pii_spec)
     rows += found_rows
@@ -162,24 +153,25 @@ def check(cfg: DictConfig, span: span_stats.SpanStatistics,
   event_feature = event_time.event_feature(stats)
   if event_feature is not None:
     found_rows, found_measurements = event_time.check(
-        stats, config.event_time_settings(cfg), event_feature, span.run_ts)
+        stats, stats_pass.event_time_settings, event_feature, span.run_ts)
     rows += found_rows
     measurements += found_measurements
     notes += event_time.notes(stats, event_feature)
-  fair = config.fairness_spec(cfg)
+  fair = checks.fairness
   if fair.sensitive:
     found_rows, found_measurements, fair_notes = fairness.check(
         stats, baselines.get('skew') or baselines.get('drift'), fair,
-        config.label(cfg), privacy.value, _slice_feature_names(cfg))
+        stats_pass.label, privacy.value,
+        _slice_feature_names(stats_pass.slices))
     rows += found_rows
     measurements += found_measurements
     notes += fair_notes
   shift_charts = {}
-  shift_spec = config.shift_spec(cfg)
+  shift_spec = stats_pass.shift
   if shift_spec.enabled:
     for kind, (where, _) in baselines.items():
       found_rows, found_measurements, charts, shift_notes = check_shift(
-          cfg, span, kind, where, shift_spec)
+          stats_pass, span, kind, where)
       rows += found_rows
       measurements += found_measurements
       notes += shift_notes
@@ -193,16 +185,18 @@ def check(cfg: DictConfig, span: span_stats.SpanStatistics,
                     feature_rows, shift_charts)
 
 
-def check_shift(cfg: DictConfig, span: span_stats.SpanStatistics, kind: str,
-                where: Dict[str, str], spec: shift.ShiftSpec):
+def check_shift(stats_pass: span_stats.PassSpec,
+                span: span_stats.SpanStatistics, kind: str,
+                where: Dict[str, str]):
   """The shift check of the span against one baseline (shift.check):
   (anomaly rows, measurement rows, shift.Charts or None, notes)."""
-  store = artifacts.SpanArtifacts(config.store_root(cfg), span.key['dataset'],
+  spec = stats_pass.shift
+  store = artifacts.SpanArtifacts(stats_pass.store_root, span.key['dataset'],
                                   where['split'], where['span'])
   base_buckets = shift_stats.load_buckets(store)
   data = store.load_bytes(artifacts.SAMPLE_FILE)
   base_sample = None if data is None else shift_stats.read_table(data)
-  label = config.label(cfg)
+  label = stats_pass.label
   features = [f for f in shift.model_features(span.sample, label, spec)
               if base_sample is not None and f in base_sample.column_names]
   anomalies, measurements, result, notes = shift.check(
@@ -211,62 +205,57 @@ def check_shift(cfg: DictConfig, span: span_stats.SpanStatistics, kind: str,
   return anomalies, measurements, result.charts, notes
 
 
-def _slice_feature_names(cfg: DictConfig) -> List[str]:
+def _slice_feature_names(slices: List[object]) -> List[str]:
   names = []
-  for entry in config.slices(cfg):
+  for entry in slices:
     names += [entry] if isinstance(entry, str) else list(entry)
   return names
 
 
 def run(cfg: DictConfig) -> int:
   """Runs the job; returns the exit code. Raises UserError on bad input."""
-  config.privacy_spec(cfg)  # bad config fails before any work
-  config.fail_on(cfg)
-  for kind in ('drift', 'skew'):
-    config.comparison_spec(cfg, kind)  # bad thresholds fail before any work
-  config.history_spec(cfg)
-  config.fairness_spec(cfg)
-  config.pii_spec(cfg)
-  config.event_time_settings(cfg)
-  config.shift_spec(cfg)
-  alerts.check(cfg)
-  key = config.run_key(cfg)
-  if dataflow.is_dry_run(cfg):
+  settings = job_settings.parse(cfg, JOB)  # bad config fails before any work
+  runner = settings.runner
+  if runner.dry_run:
     # Only the statistics pass is a pipeline; the checks read the store and
     # the results go to the sink, neither of which a dry run touches.
-    print(dataflow.dry_run_summary(JOB, span_stats.dry_run(cfg)))
+    print(dataflow.dry_run_summary(JOB, span_stats.dry_run(
+        settings.stats_pass, runner.options, runner.dry_run_dir)))
     return _cli.EXIT_OK
-  finish_in_pipeline = dataflow.finishes_in_pipeline(cfg)
-  warehouse = sinks.open_sink(cfg)
-  registry = schemas.SchemaRegistry(config.store_root(cfg), key['dataset'])
-  version = registry.get(config.optional_int(cfg, 'schema.version'))
-  if finish_in_pipeline:
+  warehouse = sinks.open_sink(settings.sink)
+  registry = schemas.SchemaRegistry(settings.store_root,
+                                    settings.key['dataset'])
+  version = registry.get(settings.checks.schema_version)
+  if runner.finish_in_pipeline:
     # The checks run as the pipeline's last step, against this version.
-    return in_pipeline.launch(cfg, JOB, 'beam_jobs.validate',
+    return in_pipeline.launch(settings, 'beam_jobs.validate',
                               version=version.version)
 
-  span = span_stats.compute(cfg)
-  return finish(cfg, span, warehouse, version)
+  span = span_stats.compute(settings.stats_pass, runner.options)
+  return finish(settings, span, warehouse, version)
 
 
-def finish_on_worker(cfg: DictConfig, span: span_stats.SpanStatistics,
-                     version: int) -> int:
+def finish_on_worker(settings: job_settings.JobSettings,
+                     span: span_stats.SpanStatistics, version: int) -> int:
   """``finish`` as the last step of the pipeline (runner.finish_in_pipeline)."""
-  registry = schemas.SchemaRegistry(config.store_root(cfg), span.key['dataset'])
-  return finish(cfg, span, sinks.open_sink(cfg), registry.get(version))
+  registry = schemas.SchemaRegistry(settings.store_root, span.key['dataset'])
+  return finish(settings, span, sinks.open_sink(settings.sink),
+                registry.get(version))
 
 
-def finish(cfg: DictConfig, span: span_stats.SpanStatistics, warehouse,
+def finish(settings: job_settings.JobSettings,
+           span: span_stats.SpanStatistics, warehouse,
            version: schemas.SchemaVersion) -> int:
   """Checks the span's statistics, writes results; returns the exit code."""
   key = span.key
   # Features that carry PII are written only as hashes.
-  privacy = config.run_privacy(cfg, span.pii_counts)
-  fail_on = config.fail_on(cfg)
+  privacy = settings.stats_pass.run_privacy(span.pii_counts)
+  fail_on = settings.checks.fail_on
   try:
-    result = check(cfg, span, version, warehouse, privacy)
+    result = check(settings, span, version, warehouse, privacy)
     blocking = validation.blocking(result.anomalies, fail_on)
-    run_row = span.run_row(cfg, JOB, status='blocking' if blocking else 'ok',
+    run_row = span.run_row(JOB, settings.runner.name, settings.config,
+                           status='blocking' if blocking else 'ok',
                            num_anomalies=len(result.anomalies),
                            schema_version=version.version)
     warehouse.write_run(run_row, {
@@ -297,8 +286,8 @@ def finish(cfg: DictConfig, span: span_stats.SpanStatistics, warehouse,
                                  result.anomalies, result.notes, fail_on,
                                  len(blocking)))
   if blocking:
-    sent = alerts.notify(cfg, span, version.version, result.anomalies,
-                         fail_on, len(blocking))
+    sent = alerts.notify(settings.checks.alert, span, version.version,
+                         result.anomalies, fail_on, len(blocking))
     if sent:
       print(f'  alert:      sent ({", ".join(sent)})')
   return _cli.EXIT_BLOCKING if blocking else _cli.EXIT_OK

@@ -12,43 +12,31 @@ results or exit code.
 """
 
 import collections
+import dataclasses
 import json
 import logging
 import re
 import urllib.error
 import urllib.request
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
-from omegaconf import DictConfig
-
-from transforms import config
 from transforms.checks import validation
-from transforms.errors import UserError
 
 _log = logging.getLogger(__name__)
 
-_TOPIC = re.compile(r'^projects/[a-z][-a-z0-9:.]*[a-z0-9]/topics/[A-Za-z]'
-                    r'[-A-Za-z0-9_.~+%]{2,254}$')
 # The columns of an anomaly row that describe it without quoting data.
 _FIELDS = ('feature', 'slice', 'check', 'anomaly_type', 'severity', 'metric',
            'value', 'threshold', 'baseline_split', 'baseline_span',
            'anomaly_id')
 
 
-def check(cfg: DictConfig) -> None:
-  """Checks the ``alert`` keys before any work starts."""
-  url = config.get(cfg, 'alert.webhook_url', required=False)
-  if url is not None and not re.match(r'^https?://[^\s/]+', str(url)):
-    raise UserError(f'alert.webhook_url={url!r}: expected an http:// or '
-                    f'https:// URL')
-  topic = config.get(cfg, 'alert.pubsub_topic', required=False)
-  if topic is not None and not _TOPIC.match(str(topic)):
-    raise UserError(f'alert.pubsub_topic={topic!r}: expected '
-                    f'projects/PROJECT/topics/TOPIC')
-  n = config.get(cfg, 'alert.max_anomalies', required=False)
-  if n is not None and (isinstance(n, bool) or not isinstance(n, int) or
-                        n < 0):
-    raise UserError(f'alert.max_anomalies={n!r}: expected a whole number >= 0')
+@dataclasses.dataclass(frozen=True)
+class AlertSpec:
+  """The ``alert`` group, checked (settings/config.py: ``alert_spec``)."""
+  webhook_url: Optional[str] = None
+  pubsub_topic: Optional[str] = None
+  max_anomalies: int = 10  # top anomalies in the payload
+  timeout_s: float = 10.0
 
 
 def payload(span, schema_version: int, anomalies: List[Dict[str, Any]],
@@ -76,21 +64,20 @@ def payload(span, schema_version: int, anomalies: List[Dict[str, Any]],
   }
 
 
-def notify(cfg: DictConfig, span, schema_version: int,
+def notify(spec: AlertSpec, span, schema_version: int,
            anomalies: List[Dict[str, Any]], fail_on: str,
            num_blocking: int) -> List[str]:
   """Sends the run's summary where ``alert`` says; returns where it went."""
-  limit = config.get(cfg, 'alert.max_anomalies', required=False)
-  return send(cfg, payload(span, schema_version, anomalies, fail_on,
-                           num_blocking, 10 if limit is None else limit))
+  return send(spec, payload(span, schema_version, anomalies, fail_on,
+                            num_blocking, spec.max_anomalies))
 
 
-def send(cfg: DictConfig, body: Dict[str, Any]) -> List[str]:
+def send(spec: AlertSpec, body: Dict[str, Any]) -> List[str]:
   """Delivers ``body`` to the configured webhook and topic; returns where."""
   data = json.dumps(body, sort_keys=True, default=str).encode('utf-8')
-  timeout = float(config.get(cfg, 'alert.timeout_s', required=False) or 10)
+  timeout = spec.timeout_s
   sent = []
-  url = config.get(cfg, 'alert.webhook_url', required=False)
+  url = spec.webhook_url
   if url:
     request = urllib.request.Request(
         str(url), data=data, method='POST',
@@ -104,7 +91,7 @@ def send(cfg: DictConfig, body: Dict[str, Any]) -> List[str]:
       # The URL may hold a token: log only its scheme and host.
       host = re.sub(r'^(https?://[^/]+).*$', r'\1', str(url))
       _log.warning('alert: POST to %s failed (%s)', host, e)
-  topic = config.get(cfg, 'alert.pubsub_topic', required=False)
+  topic = spec.pubsub_topic
   if topic:
     try:
       from google.cloud import pubsub_v1  # pylint: disable=g-import-not-at-top

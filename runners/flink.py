@@ -1,6 +1,6 @@
 """Apache Flink through Beam's portable runner (``runner=flink``).
 
-``pipeline_options`` turns the ``runner`` group (conf/runner/flink.yaml) into
+settings/runner.py turns the ``runner`` group (conf/runner/flink.yaml) into
 Beam's options for the FlinkRunner, after checking every key. The runner
 starts Beam's Flink job server (a Java process) with ``java -jar`` on the jar
 that scripts/flink/fetch.sh built from Maven Central into the cache folder
@@ -32,12 +32,9 @@ import tempfile
 import time
 from typing import Optional
 
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import PortableOptions
 from apache_beam.runners.portability import flink_runner
-from omegaconf import DictConfig
 
-from transforms import config
 from transforms.errors import UserError
 
 _log = logging.getLogger(__name__)
@@ -53,14 +50,10 @@ JAR_NAME = (f'beam-runners-flink-{FLINK_VERSION}-job-server-'
 SDK_WORKERS = ('pool', 'loopback', 'external')
 LOCAL = '[local]'
 # environment_config of a pool the job starts itself (FlinkRunner below).
-_OWN_POOL = 'dv:own-worker-pool'
-_HOST_PORT = re.compile(r'^(https?://)?[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}/?$')
+OWN_POOL = 'dv:own-worker-pool'
+HOST_PORT = re.compile(r'^(https?://)?[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}/?$')
 FETCH = 'scripts/flink/fetch.sh'
 ENVIRONMENT_CACHE_MS = 60_000
-
-
-def is_flink(cfg: DictConfig) -> bool:
-  return config.runner_name(cfg) == NAME
 
 
 def cache_dir() -> str:
@@ -85,72 +78,6 @@ def missing(jar: Optional[str] = None) -> Optional[str]:
   return None
 
 
-def pipeline_options(cfg: DictConfig) -> PipelineOptions:
-  """Beam's FlinkRunner options from the ``runner`` group, every key checked."""
-  master = str(config.get(cfg, 'runner.flink_master')).strip()
-  if master not in (LOCAL, '[auto]') and not _HOST_PORT.match(master):
-    raise UserError(f'runner.flink_master={master!r}: expected [local] (an '
-                    f'embedded Flink) or host:port of a Flink cluster\'s REST '
-                    f'endpoint, e.g. flink-jm:8081')
-  parallelism = _positive(cfg, 'runner.parallelism')
-  jar = config.get(cfg, 'runner.job_server_jar', required=False)
-  jar = os.path.abspath(os.path.expanduser(str(jar))) if jar else None
-  if jar is not None and not os.path.isfile(jar):
-    raise UserError(f'runner.job_server_jar={jar!r}: no such file (null: '
-                    f'the one {FETCH} builds)')
-  workers = str(config.get(cfg, 'runner.sdk_workers'))
-  if workers not in SDK_WORKERS:
-    raise UserError(f'runner.sdk_workers={workers!r}: expected one of '
-                    f'{", ".join(SDK_WORKERS)}')
-  pool = config.get(cfg, 'runner.worker_pool', required=False)
-  if workers == 'external':
-    if not pool or not _HOST_PORT.match(str(pool)) or '://' in str(pool):
-      raise UserError(f'runner.worker_pool={pool!r}: runner.sdk_workers='
-                      f'external needs the host:port of a running worker pool')
-  elif pool is not None:
-    raise UserError(f'runner.worker_pool={pool!r}: only used with '
-                    f'runner.sdk_workers=external (now {workers})')
-  per_tm = config.get(cfg, 'runner.sdk_worker_parallelism', required=False)
-  per_tm = parallelism if per_tm is None else _positive(
-      cfg, 'runner.sdk_worker_parallelism')
-  reason = missing(jar)
-  if reason:
-    raise UserError(f'runner=flink: {reason}')
-  options = {
-      'runner': f'{__name__}.FlinkRunner',
-      'flink_master': master,
-      'flink_version': FLINK_VERSION,
-      'parallelism': parallelism,
-      'flink_job_server_jar': jar or default_jar(),
-      'environment_type': {'pool': 'EXTERNAL', 'loopback': 'LOOPBACK',
-                           'external': 'EXTERNAL'}[workers],
-      'environment_config': {'pool': _OWN_POOL, 'loopback': None,
-                             'external': pool}[workers],
-      'sdk_worker_parallelism': per_tm,
-      # Keep idle SDK workers for the job's next stage: Flink runs a batch
-      # job's stages one after another, and a new worker process needs
-      # seconds to import TFDV.
-      'environment_cache_millis': ENVIRONMENT_CACHE_MS,
-  }
-  job_name = config.get(cfg, 'runner.job_name', required=False)
-  if job_name:
-    options['job_name'] = str(job_name)
-  extra = config.get(cfg, 'runner.options', required=False) or {}
-  if not isinstance(extra, dict):
-    raise UserError('runner.options: expected a mapping of Beam options, e.g. '
-                    '\'{max_parallelism: 8}\'')
-  options.update(extra)
-  options = {k: v for k, v in options.items() if v is not None}
-  return PipelineOptions(flags=[], **options)
-
-
-def _positive(cfg: DictConfig, key: str) -> int:
-  value = config.get(cfg, key)
-  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-    raise UserError(f'{key}={value!r}: expected a whole number >= 1')
-  return value
-
-
 class FlinkRunner(flink_runner.FlinkRunner):
   """Beam's FlinkRunner that starts this job's own worker pool when asked.
 
@@ -161,7 +88,7 @@ class FlinkRunner(flink_runner.FlinkRunner):
 
   def run_pipeline(self, pipeline, options):
     portable = options.view_as(PortableOptions)
-    if portable.environment_config == _OWN_POOL:
+    if portable.environment_config == OWN_POOL:
       portable.environment_config = WorkerPool.shared().address
     return super().run_pipeline(pipeline, options)
 

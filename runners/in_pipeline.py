@@ -23,11 +23,10 @@ from typing import Any, Dict
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions
-from omegaconf import DictConfig, OmegaConf
 
 from transforms.io import artifacts
-from transforms import config
 from runners import dataflow
+from settings import job as job_settings
 from transforms.io import sources
 from transforms import span_stats
 from transforms.errors import EmptySpanError, UserError
@@ -38,12 +37,15 @@ EXIT_OK, EXIT_BLOCKING = 0, 3
 
 
 class _FinishFn(beam.DoFn):
-  """One element in, the job's exit code out; the statistics as side inputs."""
+  """One element in, the job's exit code out; the statistics as side inputs.
 
-  def __init__(self, cfg: Dict[str, Any], run: Dict[str, Any],
-               job_module: str, kwargs: Dict[str, Any]):
+  The job's settings (frozen) are pickled along to the worker.
+  """
+
+  def __init__(self, settings: job_settings.JobSettings,
+               run: Dict[str, Any], job_module: str, kwargs: Dict[str, Any]):
     super().__init__()
-    self._cfg, self._run = cfg, run
+    self._settings, self._run = settings, run
     self._job_module, self._kwargs = job_module, kwargs
 
   def process(self, unused_element, stats, stats_written, dead_letters,
@@ -52,8 +54,7 @@ class _FinishFn(beam.DoFn):
     # These side inputs only order the step after the files are written.
     del unused_element, stats_written, pii_written
     del shift_written, sample_written
-    cfg = OmegaConf.create(self._cfg)
-    run = self._run
+    settings, run = self._settings, self._run
     key = run['key']
     store = artifacts.SpanArtifacts(run['root'], **key)
     span = span_stats.SpanStatistics(
@@ -70,18 +71,19 @@ class _FinishFn(beam.DoFn):
       span_stats.discard(span)
       raise EmptySpanError(
           f'dataset.path {run["path"]!r}: span {key["span"]!r} has no rows')
-    span_stats.read_shift_inputs(cfg, span)
+    span_stats.read_shift_inputs(
+        span, settings.stats_pass.run_privacy(span.pii_counts))
     module = importlib.import_module(self._job_module)
-    yield module.finish_on_worker(cfg, span, **self._kwargs)
+    yield module.finish_on_worker(settings, span, **self._kwargs)
 
 
 class FinishRun(beam.PTransform):
   """The statistics pass's outputs in; the job's exit code (one int) out."""
 
-  def __init__(self, cfg: Dict[str, Any], run: Dict[str, Any],
-               job_module: str, kwargs: Dict[str, Any]):
+  def __init__(self, settings: job_settings.JobSettings,
+               run: Dict[str, Any], job_module: str, kwargs: Dict[str, Any]):
     super().__init__()
-    self._fn = _FinishFn(cfg, run, job_module, kwargs)
+    self._fn = _FinishFn(settings, run, job_module, kwargs)
 
   def expand(self, outputs):
     pipeline = outputs['stats'].pipeline
@@ -102,20 +104,21 @@ class FinishRun(beam.PTransform):
                 num_malformed=beam.pvalue.AsSingleton(malformed), **extra))
 
 
-def launch(cfg: DictConfig, job: str, job_module: str, **kwargs) -> int:
+def launch(settings: job_settings.JobSettings, job_module: str,
+           **kwargs) -> int:
   """Runs the statistics pass with ``FinishRun`` as its last step.
 
   Returns the exit code: read back from run.json when the runner waited for
   the pipeline, else 0 once the job was handed over (a template launch).
   """
-  plan = span_stats.plan_pass(cfg)
+  job = settings.job
+  plan = span_stats.plan_pass(settings.stats_pass, settings.runner.options)
   run = {
       'run_id': plan.run_id, 'run_ts': plan.run_ts.isoformat(),
       'key': plan.key, 'root': plan.store.root, 'scratch': plan.scratch,
       'path': plan.spec.path, 'started': plan.started,
   }
-  then = 'FinishRun' >> FinishRun(config.to_plain(cfg), run, job_module,
-                                  kwargs)
+  then = 'FinishRun' >> FinishRun(settings, run, job_module, kwargs)
   template = plan.options.view_as(GoogleCloudOptions).template_location
   try:
     with plan.reporter() as reporter:

@@ -30,32 +30,13 @@ import time
 import uuid
 from typing import Dict, Optional
 
-from omegaconf import DictConfig
-
-from transforms import config
-from transforms.errors import UserError
-
 _log = logging.getLogger(__name__)
 
-KEY = 'stats.progress_interval_s'
-DEFAULT_INTERVAL_S = 5.0
 # How often, at most, a reader writes its counts (seconds).
 FLUSH_S = 1.0
 _COUNTS = ('units', 'rows', 'listed')
 # Formats whose readers count units of work, and the units' name.
 UNIT_NAMES = {'csv': 'file', 'jsonl': 'file', 'parquet': 'row group'}
-
-
-def interval_s(cfg: DictConfig) -> float:
-  """``stats.progress_interval_s``: seconds between lines; 0 turns them off."""
-  value = config.get(cfg, KEY, required=False)
-  if value is None:
-    return DEFAULT_INTERVAL_S
-  if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-      value < 0):
-    raise UserError(f'{KEY}={value!r}: expected a number of seconds >= 0 '
-                    f'(0 turns progress lines off)')
-  return float(value)
 
 
 def is_local(options) -> bool:

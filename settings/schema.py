@@ -6,7 +6,7 @@ YAML). Each YAML file names its schema first in its defaults list
 (``- validate_schema``, ``- custom_schema`` ...), so composition itself
 refuses a key the schema does not have or a value of the wrong type, and
 names the key. Ranges that types cannot express (a share in [0, 1]) are
-checked in ``transforms/config.py`` when the job starts.
+checked in ``settings/config.py`` when the job starts.
 """
 
 import dataclasses

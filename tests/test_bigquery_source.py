@@ -17,7 +17,7 @@ import tensorflow_data_validation as tfdv
 
 from conftest import make_cfg
 from transforms.io import bigquery_source
-from transforms import config
+from settings import config
 from transforms import span_stats
 from transforms import statistics
 from transforms.errors import UserError

@@ -1,6 +1,8 @@
 """The typed config schema (settings/schema.py): composition refuses a wrong
 type or an unknown key and the job says so in one line naming the key."""
 
+import os
+
 from hydra.errors import ConfigCompositionException
 import pytest
 
@@ -70,3 +72,32 @@ def test_every_job_config_composes_with_its_defaults():
     assert cfg.job == job
     assert cfg.span == '1980'  # typed: a span is text, even when it is a year
     assert isinstance(cfg.stats.batch_size, int)
+
+
+def test_a_job_parses_its_config_once_into_frozen_settings(tmp_path):
+  """settings.job.parse: typed, frozen, and picklable (a run that finishes
+  on a Dataflow worker takes it along)."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import pickle  # pylint: disable=g-import-not-at-top
+  from settings import job as job_settings  # pylint: disable=g-import-not-at-top
+  from transforms.io import sources  # pylint: disable=g-import-not-at-top
+  cfg = make_cfg('validate', [
+      'dataset.name=shop', f'dataset.path={tmp_path}/${{span}}.csv',
+      'span=2024-06-02', f'store.root={tmp_path}/store',
+      'drift.numeric_threshold=0.2'])
+  settings = job_settings.parse(cfg, 'validate')
+  assert isinstance(settings.stats_pass.dataset, sources.DatasetSpec)
+  assert settings.stats_pass.dataset.path == f'{tmp_path}/2024-06-02.csv'
+  assert settings.key == {'dataset': 'shop', 'split': 'train',
+                          'span': '2024-06-02'}
+  assert settings.checks.drift.numeric_threshold == 0.2
+  assert settings.sink.path == os.path.abspath(
+      f'{tmp_path}/store/warehouse.duckdb')
+  assert settings.config['drift']['numeric_threshold'] == 0.2
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    settings.store_root = '/elsewhere'  # pylint: disable=assigning-non-slot
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    settings.checks.fail_on = 'INFO'  # pylint: disable=assigning-non-slot
+  again = pickle.loads(pickle.dumps(settings))
+  assert again.stats_pass == settings.stats_pass
+  assert again.checks == settings.checks

@@ -24,7 +24,7 @@ from beam_jobs import validate as validate_job
 from conftest import make_cfg, warehouse_rows
 from transforms import arrow_types
 from transforms.io import artifacts
-from transforms import config
+from settings import config
 from transforms import feature_meta
 from transforms import schemas
 from transforms import statistics

@@ -17,7 +17,7 @@ import pytest
 
 from beam_jobs import stats as stats_job
 from conftest import REPO, make_cfg, run_job, warehouse_rows
-from transforms import config
+from settings import config
 from transforms.io import csv_dialect
 from transforms.io import sources
 from transforms.errors import UserError

@@ -22,6 +22,8 @@ import pytest
 import offline
 from conftest import REPO, make_cfg
 from runners import dataflow
+from settings import job as job_settings
+from settings import runner as runner_settings
 from transforms import span_stats
 from transforms.errors import UserError
 
@@ -122,6 +124,13 @@ def test_validate_dry_run_offline_builds_the_whole_job(tmp_path):
   assert not (tmp_path / 'artifacts').exists()
 
 
+def _dry_run(cfg, job: str) -> dataflow.DryRunJob:
+  """The job's statistics pass built as a Dataflow job (runner.dry_run)."""
+  settings = job_settings.parse(cfg, job)
+  return span_stats.dry_run(settings.stats_pass, settings.runner.options,
+                            settings.runner.dry_run_dir)
+
+
 def test_stats_dry_run_with_a_container_image_stages_no_package(tmp_path):
   """Parquet needs no type inference; a custom image replaces setup.py."""
   cfg = make_cfg('stats', [
@@ -129,7 +138,7 @@ def test_stats_dry_run_with_a_container_image_stages_no_package(tmp_path):
       'runner.sdk_container_image=europe-docker.pkg.dev/p/dv/dv:1',
       'dataset.name=events', 'dataset.path=gs://dv-data/events/*.parquet',
       'span=2024-06-01', 'store.root=gs://dv-bucket/store'])
-  dry = span_stats.dry_run(cfg)
+  dry = _dry_run(cfg, 'stats')
   with open(dry.job_file) as f:
     job = json.load(f)
   pool, = job['environment']['workerPools']
@@ -146,7 +155,7 @@ def test_bigquery_source_dry_run_reads_the_span_partition(tmp_path):
       'dataset.table=dv-test-proj.events.clicks', 'dataset.partition_column=dt',
       'span=2024-06-01', 'store.root=gs://dv-bucket/store',
       'sink=bigquery', 'sink.project=dv-test-proj'])
-  dry = span_stats.dry_run(cfg)
+  dry = _dry_run(cfg, 'validate')
   assert any('`dv-test-proj.events.clicks`' in n and "'2024-06-01'" in n
              for n in dry.notes), dry.notes
   pipeline = beam_runner_api_pb2.Pipeline()
@@ -193,7 +202,7 @@ def test_bad_dataflow_config_names_the_key(override, key):
           'span=2024-06-02', 'store.root=gs://b/store']
   cfg = make_cfg('validate', base + [override])
   with pytest.raises(UserError, match=re.escape(key)):
-    dataflow.pipeline_options(cfg)
+    runner_settings.pipeline_options(cfg)
 
 
 def test_missing_project_is_one_line_naming_the_key(tmp_path):

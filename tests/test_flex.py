@@ -22,7 +22,7 @@ import pytest
 import offline
 from beam_jobs import flex_launcher
 from conftest import REPO, make_cfg
-from transforms import config  # noqa: F401  (registers ${dv_date})
+from settings import config  # noqa: F401  (registers ${dv_date})
 from transforms.io import sources
 from transforms.checks import validation
 

@@ -31,7 +31,7 @@ from beam_jobs._cli import EXIT_BLOCKING, EXIT_OK
 from conftest import REPO, make_cfg, warehouse_rows
 from transforms.io import artifacts
 from runners import flink
-from runners import options as runner
+from settings import runner as runner_settings
 from transforms import statistics
 from transforms.errors import UserError
 
@@ -302,7 +302,7 @@ def test_bad_flink_settings_are_one_line_naming_the_key(tmp_path, override,
   cfg = make_cfg('stats', _overrides(tmp_path, tmp_path / 'store', '2024',
                                      'runner=flink', override))
   with pytest.raises(UserError) as e:
-    runner.pipeline_options(cfg)
+    runner_settings.pipeline_options(cfg)
   assert message in str(e.value) and '\n' not in str(e.value)
 
 
@@ -312,7 +312,7 @@ def test_without_a_built_job_server_the_job_says_how_to_build_it(
   cfg = make_cfg('stats', _overrides(tmp_path, tmp_path / 'store', '2024',
                                      'runner=flink'))
   with pytest.raises(UserError) as e:
-    runner.pipeline_options(cfg)
+    runner_settings.pipeline_options(cfg)
   assert 'make flink' in str(e.value) and 'runner=flink' in str(e.value)
 
 

@@ -104,3 +104,49 @@ def test_no_import_cycles():
   graph = {name: {t for t in targets if not name.startswith(f'{t}.')}
            for name, targets in graph.items()}
   assert _cycles(graph) == []
+
+
+def _top_level_imports(path):
+  """Every module name the file at ``path`` imports (absolute imports)."""
+  with open(path, encoding='utf-8') as f:
+    tree = ast.parse(f.read())
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      yield from (a.name for a in node.names)
+    elif isinstance(node, ast.ImportFrom) and not node.level:
+      yield node.module or ''
+
+
+def test_nothing_under_transforms_or_runners_reads_the_config():
+  """The jobs parse their config once (settings/job.py); the data side and
+  the runners get typed specs and never see OmegaConf or Hydra."""
+  found = sorted(
+      (name, imported) for name, path in _modules().items()
+      if name.split('.')[0] in ('transforms', 'runners')
+      for imported in _top_level_imports(path)
+      if imported.split('.')[0] in ('omegaconf', 'hydra'))
+  assert found == []
+
+
+def test_every_project_import_names_a_module_of_this_repository():
+  """``from transforms import x`` needs transforms/x.py (or x defined in
+  transforms/__init__.py): an installed copy elsewhere must not fill in."""
+  modules = _modules()
+  missing = []
+  for name, path in modules.items():
+    with open(path, encoding='utf-8') as f:
+      tree = ast.parse(f.read())
+    for node in ast.walk(tree):
+      if not isinstance(node, ast.ImportFrom) or node.level or (
+          node.module not in modules):
+        continue
+      package = modules[node.module]
+      if not package.endswith('__init__.py'):
+        continue
+      with open(package, encoding='utf-8') as f:
+        defined = f.read()
+      missing += [f'{name}: from {node.module} import {a.name}'
+                  for a in node.names
+                  if f'{node.module}.{a.name}' not in modules
+                  and a.name not in defined]
+  assert missing == []

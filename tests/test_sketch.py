@@ -58,13 +58,15 @@ def test_sketch_equals_exact_below_its_size_and_estimates_ids(tmp_path):
 
 @pytest.mark.parametrize('fmt', ['parquet', 'csv', 'jsonl'])
 def test_auto_takes_sketches_only_for_identifier_columns(tmp_path, fmt):
+  from settings import job as job_settings  # pylint: disable=g-import-not-at-top
   from transforms import span_stats  # pylint: disable=g-import-not-at-top
   chosen = {}
   for name in ('planes', 'penguins'):  # planes has tailnum, an id
     path = corpus.materialize(name, fmt, tmp_path / name)
-    plan = span_stats.plan_pass(make_cfg('stats', [
+    settings = job_settings.parse(make_cfg('stats', [
         f'dataset.name={name}', f'dataset.path={path}', 'span=s',
-        f'store.root={tmp_path}/store']))
+        f'store.root={tmp_path}/store']), 'stats')
+    plan = span_stats.plan_pass(settings.stats_pass, settings.runner.options)
     # Sketches replace TFDV's default generators.
     chosen[name] = not plan.stats_options.add_default_generators
   assert chosen == {'planes': True, 'penguins': False}

@@ -33,6 +33,7 @@ from tfx_bsl.arrow import table_util
 
 from transforms import arrow_types
 from transforms import histograms
+from transforms.errors import UserError
 
 KIND = 'dv/kind'
 VALUE_COUNTS = 'dv/value_counts'
@@ -66,6 +67,33 @@ class EventTimeSpec:
     if self.kind == arrow_types.DATE:
       return values.astype(np.int64) * 86_400_000_000
     return values.astype(np.int64)
+
+
+def event_time_column(configured: Optional[str], kinds: Mapping[Path, str]
+                      ) -> Optional[str]:
+  """The event-time feature: ``configured`` (``dataset.event_time``) or, when
+  ``auto``, the only timestamp column of the data (None when there is none or
+  several).
+
+  ``kinds`` ({feature: kind}, from the first file) may be empty when the
+  input is not read (a dry run, BigQuery): then only a named column counts.
+  """
+  if configured is None:
+    return None
+  columns = {path[0]: k for path, k in kinds.items() if len(path) == 1}
+  if configured == 'auto':
+    stamps = [name for name, k in columns.items()
+              if k == arrow_types.TIMESTAMP]
+    return stamps[0] if len(stamps) == 1 else None
+  if columns:
+    if configured not in columns:
+      raise UserError(f'dataset.event_time={configured!r}: no such column '
+                      f'(columns: {", ".join(list(columns)[:20])})')
+    if columns[configured] not in arrow_types.TIME_KINDS:
+      raise UserError(f'dataset.event_time={configured!r}: the column holds '
+                      f'{columns[configured]} values, not timestamps or dates '
+                      f'(set dataset.column_types or pick another column)')
+  return configured
 
 
 class _Acc:

@@ -9,27 +9,27 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import time
 import uuid
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.metrics.metric import MetricsFilter
 import pyarrow as pa
 import tensorflow_data_validation as tfdv
-from omegaconf import DictConfig
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from transforms import arrow_types
 from transforms.io import artifacts
-from transforms import config
 from runners import dataflow
 from transforms import feature_meta
 from transforms.checks import pii
 from runners import progress
-from runners import options as runner
+from transforms.checks import shift
 from transforms.checks import shift_stats
 from transforms.io import sources
 from transforms import statistics
@@ -41,6 +41,32 @@ _log = logging.getLogger(__name__)
 
 def new_run_id(now: dt.datetime) -> str:
   return f'{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}'
+
+
+@dataclasses.dataclass(frozen=True)
+class PassSpec:
+  """What a statistics pass takes from config, checked before it starts
+  (settings/job.py builds it from the job's config)."""
+  key: Dict[str, str]               # dataset, split, span
+  store_root: str
+  dataset: sources.DatasetSpec
+  # settings/config.py stats_settings: TFDV StatsOptions keys
+  # (sketch_top_values None: decided per span from the first file)
+  stats: Dict[str, Any]
+  slices: List[Any]                 # dataset.slices and fairness.sensitive
+  label: Optional[str]              # dataset.label as configured
+  event_time: Optional[str]         # dataset.event_time: auto, a column, None
+  event_time_settings: Dict[str, Any]
+  max_categorical_values: int
+  privacy: statistics.PrivacySpec   # privacy.*, before the PII scan
+  pii: pii.PIISpec
+  shift: shift.ShiftSpec
+  progress_interval_s: float        # 0: no progress lines
+
+  def run_privacy(self, pii_counts) -> statistics.PrivacySpec:
+    """The privacy rules of a run: ``privacy``, with the features its PII
+    scan found carrying personal data (and ``pii.allowed_features``) hashed."""
+    return pii.protect(self.privacy, pii_counts, self.pii)
 
 
 @dataclasses.dataclass
@@ -86,14 +112,16 @@ class SpanStatistics:
       files[f'{artifacts.DEAD_LETTER_DIR}/{name}'] = path
     return files
 
-  def run_row(self, cfg: DictConfig, job: str, **extra) -> Dict[str, object]:
+  def run_row(self, job: str, runner: str, config: Dict[str, Any],
+              **extra) -> Dict[str, object]:
+    """The run's ``runs`` row; ``config`` is the run's resolved config."""
     return {
         'run_id': self.run_id,
         'run_ts': self.run_ts,
         'job': job,
         **self.key,
         'status': 'ok',
-        'runner': config.runner_name(cfg),
+        'runner': runner,
         'num_examples': self.num_examples,
         'num_malformed': self.num_malformed,
         'num_files': self.num_files,
@@ -104,8 +132,7 @@ class SpanStatistics:
                             else None),
         'schema_version': None,
         'duration_s': time.time() - self.started,
-        'config': json.dumps(config.to_plain(cfg), sort_keys=True,
-                             default=str),
+        'config': json.dumps(config, sort_keys=True, default=str),
         **extra,
     }
 
@@ -237,17 +264,15 @@ class _Plan:
                              self.spec.format, len(self.files))
 
 
-def plan_pass(cfg: DictConfig, read_input: bool = True) -> _Plan:
-  """Checks config and, unless ``read_input`` is false, lists the span's files
-  and takes the column types from the first one."""
+def plan_pass(pass_spec: PassSpec, options: PipelineOptions,
+              read_input: bool = True) -> _Plan:
+  """Plans the pass and, unless ``read_input`` is false, lists the span's
+  files and takes the column types from the first one."""
   started = time.time()
   run_ts = dt.datetime.now(dt.timezone.utc)
-  key = config.run_key(cfg)
-  spec = config.dataset_spec(cfg)
-  settings = config.stats_settings(cfg)
-  progress_interval_s = progress.interval_s(cfg)
-  options = runner.pipeline_options(cfg)
-  store = artifacts.SpanArtifacts(config.store_root(cfg), **key)
+  key, spec = pass_spec.key, pass_spec.dataset
+  settings = dict(pass_spec.stats)
+  store = artifacts.SpanArtifacts(pass_spec.store_root, **key)
 
   if spec.format == 'bigquery':
     # BigQuery types the rows itself; the table is read on the workers.
@@ -261,7 +286,7 @@ def plan_pass(cfg: DictConfig, read_input: bool = True) -> _Plan:
   else:
     # A dry run touches no input: no listing, no first file to infer from.
     files, schema, columns = [], sources.declared_schema(spec), []
-  label = config.label(cfg)
+  label = pass_spec.label
   if label and columns and label not in columns:
     # Serving data has no label by design; the schema check reports a label
     # missing from training data.
@@ -271,26 +296,27 @@ def plan_pass(cfg: DictConfig, read_input: bool = True) -> _Plan:
   if settings['sketch_top_values'] is None:  # stats.top_values=auto
     settings['sketch_top_values'] = _needs_sketch(spec, files, schema)
   stats_options = statistics.stats_options(
-      **settings, label_feature=label, slices=config.slices(cfg),
-      columns=columns, generators=[feature_meta_generator(cfg, schema, key,
+      **settings, label_feature=label, slices=pass_spec.slices,
+      columns=columns, generators=[feature_meta_generator(pass_spec, schema,
                                                           run_ts)])
 
   run_id = new_run_id(run_ts)
-  pii_spec = config.pii_spec(cfg)
-  shift = shift_plan(cfg, schema, label)
+  pii_spec = pass_spec.pii
   return _Plan(started=started, run_ts=run_ts, run_id=run_id, key=key,
                spec=spec, options=options, store=store,
                scratch=store.scratch(run_id), files=files, schema=schema,
                stats_options=stats_options,
                pii_values_per_batch=(pii_spec.max_values_per_batch
                                      if pii_spec.enabled else None),
-               progress_interval_s=progress_interval_s, shift=shift)
+               progress_interval_s=pass_spec.progress_interval_s,
+               shift=shift_plan(pass_spec.shift, pass_spec.slices, schema,
+                                label))
 
 
-def shift_plan(cfg: DictConfig, schema: Optional[pa.Schema],
+def shift_plan(spec: shift.ShiftSpec, slices: List[Any],
+               schema: Optional[pa.Schema],
                label: Optional[str]) -> Optional[ShiftPlan]:
   """What the pass keeps for the shift check; None when it is off."""
-  spec = config.shift_spec(cfg)
   if not spec.enabled or schema is None:
     return None
   kinds = arrow_types.feature_kinds(schema)
@@ -309,7 +335,7 @@ def shift_plan(cfg: DictConfig, schema: Optional[pa.Schema],
   return ShiftPlan(
       label=label,
       bucket_features=shift_stats.feature_kinds_for_buckets(features, kinds),
-      slices=config.slices(cfg), max_values=spec.max_values,
+      slices=slices, max_values=spec.max_values,
       sample_columns=columns,
       sample_size=shift_stats.sample_rows(spec.sample_size, columns, kinds))
 
@@ -331,16 +357,16 @@ def _needs_sketch(spec: sources.DatasetSpec, files: List[str],
   return False
 
 
-def feature_meta_generator(cfg: DictConfig, schema: Optional[pa.Schema],
-                           key: Dict[str, str], run_ts: dt.datetime
+def feature_meta_generator(pass_spec: PassSpec, schema: Optional[pa.Schema],
+                           run_ts: dt.datetime
                            ) -> feature_meta.FeatureMetaGenerator:
   """The pass's own statistics: feature kinds, value counts, event time."""
   kinds = arrow_types.feature_kinds(schema) if schema is not None else {}
-  column = config.event_time_column(cfg, kinds)
+  column = feature_meta.event_time_column(pass_spec.event_time, kinds)
   event = None
   if column is not None:
-    settings = config.event_time_settings(cfg)
-    window = feature_meta.span_window(key['span'])
+    settings = pass_spec.event_time_settings
+    window = feature_meta.span_window(pass_spec.key['span'])
     now_us = int(run_ts.timestamp() * 1_000_000)
     event = feature_meta.EventTimeSpec(
         feature=column, kind=kinds.get((column,), arrow_types.TIMESTAMP),
@@ -350,17 +376,17 @@ def feature_meta_generator(cfg: DictConfig, schema: Optional[pa.Schema],
     _log.info('event time: %s (span window %s)', column,
               'from the span name' if window else 'none: span is not a date')
   return feature_meta.FeatureMetaGenerator(
-      kinds, config.max_categorical_values(cfg), event)
+      kinds, pass_spec.max_categorical_values, event)
 
 
-def compute(cfg: DictConfig) -> SpanStatistics:
-  """Checks config, runs the statistics pipeline, and reads its results.
+def compute(pass_spec: PassSpec, options: PipelineOptions) -> SpanStatistics:
+  """Runs the statistics pipeline and reads its results.
 
   The caller writes its warehouse rows and then calls ``commit``; on any
   failure it calls ``discard``. Raises UserError for bad config or input,
   EmptySpanError when the span has no rows.
   """
-  plan = plan_pass(cfg)
+  plan = plan_pass(pass_spec, options)
   spec, key, files, scratch = plan.spec, plan.key, plan.files, plan.scratch
   _log.info('run %s: reading %s', plan.run_id,
             f'{len(files)} file(s) of {spec.path}' if files else spec.path)
@@ -389,15 +415,15 @@ def compute(cfg: DictConfig) -> SpanStatistics:
     raise EmptySpanError(
         f'dataset.path {spec.path!r}: span {key["span"]!r} has no rows '
         f'({len(files)} file(s), {out.num_malformed} malformed row(s))')
-  read_shift_inputs(cfg, out)
+  read_shift_inputs(out, pass_spec.run_privacy(out.pii_counts))
   return out
 
 
-def read_shift_inputs(cfg: DictConfig, span: SpanStatistics) -> None:
+def read_shift_inputs(span: SpanStatistics,
+                      privacy: statistics.PrivacySpec) -> None:
   """Loads the pass's shift.json and row sample into ``span``, with the
-  run's hashed features (privacy.hashed_features, PII found) hashed in both
+  run's hashed features (``privacy``: PassSpec.run_privacy) hashed in both
   files before they are committed."""
-  privacy = config.run_privacy(cfg, span.pii_counts)
   hashed = set(privacy.hashed_features)
   path = FileSystems.join(span.scratch, artifacts.SHIFT_FILE)
   if FileSystems.exists(path):
@@ -427,13 +453,14 @@ def read_pii_counts(scratch: str) -> Dict[str, Dict[str, int]]:
     return json.loads(f.read().decode('utf-8') or '{}')
 
 
-def dry_run(cfg: DictConfig):
-  """Builds the statistics pass as a Dataflow job and writes it to a file.
+def dry_run(pass_spec: PassSpec, options: PipelineOptions, out_root: str):
+  """Builds the statistics pass as a Dataflow job and writes it to a file
+  in ``out_root`` (runner.dry_run_dir), in a folder named after the job.
 
   Reads no input and writes nothing to the store (runner.dry_run=true).
   Returns the ``dataflow.DryRunJob``.
   """
-  plan = plan_pass(cfg, read_input=False)
+  plan = plan_pass(pass_spec, options, read_input=False)
   notes = []
   if plan.spec.format in ('csv', 'jsonl'):
     declared = ', '.join(plan.schema.names) or 'none'
@@ -451,8 +478,7 @@ def dry_run(cfg: DictConfig):
   name = plan.options.view_as(GoogleCloudOptions).job_name
   try:
     result = plan.pipeline().run()
-    return dataflow.write_dry_run(result, dataflow.dry_run_dir(cfg, name),
-                                  notes)
+    return dataflow.write_dry_run(result, os.path.join(out_root, name), notes)
   except UserError:
     raise
   except Exception as e:

@@ -97,9 +97,10 @@ def check(stats: statistics_pb2.DatasetFeatureStatisticsList,
           run_ts: dt.datetime) -> Tuple[List[Dict], List[Dict]]:
   """(anomaly rows, measurement rows) of the event-time checks.
 
-  ``settings`` is ``config.event_time_settings``; ``run_ts`` the run's start,
-  used when the statistics do not record it (they do since event time was
-  counted in the statistics pass).
+  ``settings`` are the checked ``event_time`` keys (settings/config.py
+  ``event_time_settings``); ``run_ts`` the run's start, used when the
+  statistics do not record it (they do since event time was counted in the
+  statistics pass).
   """
   feature = _feature(stats, event_feature)
   kind = feature_meta.kind_of(feature) or arrow_types.TIMESTAMP

@@ -6,23 +6,27 @@ them back with ``read_rows(table, dataset, split=None)``, and says where they
 are with ``describe()``.
 """
 
-from omegaconf import DictConfig
+import dataclasses
+from typing import Any, Dict, Optional
 
-from transforms import config
-from transforms.errors import UserError
 from transforms.io.warehouse import DuckDBWarehouse
 
 KINDS = ('duckdb', 'bigquery')
 
 
-def open_sink(cfg: DictConfig):
+@dataclasses.dataclass(frozen=True)
+class SinkSpec:
+  """The ``sink`` group, checked (settings/config.py: ``sink_spec``)."""
+  kind: str                                 # one of KINDS
+  path: Optional[str] = None                # the DuckDB file (duckdb)
+  bigquery: Optional[Dict[str, Any]] = None  # BigQuerySink's arguments
+
+
+def open_sink(spec: SinkSpec):
   """The configured sink, checked before any work starts."""
-  kind = config.get(cfg, 'sink.kind')
-  if kind == 'duckdb':
-    return DuckDBWarehouse(config.sink_path(cfg))
-  if kind == 'bigquery':
+  if spec.kind == 'bigquery':
     from transforms.io import bigquery_sink  # pylint: disable=g-import-not-at-top
-    sink = bigquery_sink.BigQuerySink(**config.bigquery_sink_settings(cfg))
+    sink = bigquery_sink.BigQuerySink(**spec.bigquery)
     sink.check()  # reachable, permitted, tables in place: before any work
     return sink
-  raise UserError(f'sink.kind={kind!r}: expected one of {", ".join(KINDS)}')
+  return DuckDBWarehouse(spec.path)

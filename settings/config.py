@@ -2,11 +2,14 @@
 
 Every check raises ``UserError`` with the offending key in the message, so a
 typo on the command line ends the job with one line, before any work starts.
+The jobs call these once, through ``settings.job.parse``; nothing under
+``transforms/`` reads the config.
 """
 
 import codecs
 import enum
 import os
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -14,6 +17,7 @@ from omegaconf import errors as omegaconf_errors
 
 from transforms.io import artifacts
 from runners import dates
+from transforms.io import sinks
 from transforms.io import sources
 from transforms.checks import validation
 from transforms.errors import UserError
@@ -341,33 +345,14 @@ def max_categorical_values(cfg: DictConfig) -> int:
   return _positive_int(cfg, 'stats.max_categorical_values')
 
 
-def event_time_column(cfg: DictConfig, kinds: Dict[tuple, str]
-                      ) -> Optional[str]:
-  """The event-time feature: ``dataset.event_time`` or, when ``auto``, the
-  only timestamp column of the data (None when there is none or several).
-
-  ``kinds`` ({feature: kind}, from the first file) may be empty when the
-  input is not read (a dry run, BigQuery): then only a named column counts.
-  """
-  from transforms import arrow_types  # pylint: disable=g-import-not-at-top
+def event_time(cfg: DictConfig) -> Optional[str]:
+  """``dataset.event_time`` as configured: ``auto``, a column name, or None
+  (``none``, ``false``, null). Which column it is depends on the data
+  (feature_meta.event_time_column)."""
   value = get(cfg, 'dataset.event_time', required=False)
   if value is None or value is False or value == 'none':
     return None
-  value = str(value)
-  columns = {path[0]: k for path, k in kinds.items() if len(path) == 1}
-  if value == 'auto':
-    stamps = [name for name, k in columns.items()
-              if k == arrow_types.TIMESTAMP]
-    return stamps[0] if len(stamps) == 1 else None
-  if columns:
-    if value not in columns:
-      raise UserError(f'dataset.event_time={value!r}: no such column (columns:'
-                      f' {", ".join(list(columns)[:20])})')
-    if columns[value] not in arrow_types.TIME_KINDS:
-      raise UserError(f'dataset.event_time={value!r}: the column holds '
-                      f'{columns[value]} values, not timestamps or dates (set '
-                      f'dataset.column_types or pick another column)')
-  return value
+  return str(value)
 
 
 def event_time_settings(cfg: DictConfig) -> Dict[str, Any]:
@@ -393,13 +378,6 @@ def privacy_spec(cfg: DictConfig) -> PrivacySpec:
       min_value_count=min_count,
       hashed_features=tuple(_string_list(cfg, 'privacy.hashed_features')),
       salt=str(get(cfg, 'privacy.salt', required=False) or ''))
-
-
-def run_privacy(cfg: DictConfig, pii_counts) -> PrivacySpec:
-  """The privacy rules of a run: ``privacy.*``, with the features its PII
-  scan found carrying personal data (and ``pii.allowed_features``) hashed."""
-  from transforms.checks import pii  # pylint: disable=g-import-not-at-top
-  return pii.protect(privacy_spec(cfg), pii_counts, pii_spec(cfg))
 
 
 def sink_path(cfg: DictConfig) -> str:
@@ -433,6 +411,58 @@ def bigquery_sink_settings(cfg: DictConfig) -> Dict[str, Any]:
       'staging_expiration_hours': _positive_int(
           cfg, 'sink.staging_expiration_hours'),
   }
+
+
+def sink_spec(cfg: DictConfig) -> sinks.SinkSpec:
+  """The ``sink`` group as a sinks.SinkSpec."""
+  kind = get(cfg, 'sink.kind')
+  if kind == 'duckdb':
+    return sinks.SinkSpec(kind, path=sink_path(cfg))
+  if kind == 'bigquery':
+    return sinks.SinkSpec(kind, bigquery=bigquery_sink_settings(cfg))
+  raise UserError(f'sink.kind={kind!r}: expected one of '
+                  f'{", ".join(sinks.KINDS)}')
+
+
+def progress_interval_s(cfg: DictConfig) -> float:
+  """``stats.progress_interval_s``: seconds between progress lines; 0 turns
+  them off (runners/progress.py)."""
+  key = 'stats.progress_interval_s'
+  value = get(cfg, key, required=False)
+  if value is None:
+    return 5.0
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+      value < 0):
+    raise UserError(f'{key}={value!r}: expected a number of seconds >= 0 '
+                    f'(0 turns progress lines off)')
+  return float(value)
+
+
+_TOPIC = re.compile(r'^projects/[a-z][-a-z0-9:.]*[a-z0-9]/topics/[A-Za-z]'
+                    r'[-A-Za-z0-9_.~+%]{2,254}$')
+
+
+def alert_spec(cfg: DictConfig):
+  """The ``alert`` group as an alerts.AlertSpec."""
+  from runners import alerts  # pylint: disable=g-import-not-at-top
+  url = get(cfg, 'alert.webhook_url', required=False)
+  if url is not None and not re.match(r'^https?://[^\s/]+', str(url)):
+    raise UserError(f'alert.webhook_url={url!r}: expected an http:// or '
+                    f'https:// URL')
+  topic = get(cfg, 'alert.pubsub_topic', required=False)
+  if topic is not None and not _TOPIC.match(str(topic)):
+    raise UserError(f'alert.pubsub_topic={topic!r}: expected '
+                    f'projects/PROJECT/topics/TOPIC')
+  n = get(cfg, 'alert.max_anomalies', required=False)
+  if n is not None and (isinstance(n, bool) or not isinstance(n, int) or
+                        n < 0):
+    raise UserError(f'alert.max_anomalies={n!r}: expected a whole number >= 0')
+  timeout = get(cfg, 'alert.timeout_s', required=False)
+  return alerts.AlertSpec(
+      webhook_url=str(url) if url else None,
+      pubsub_topic=str(topic) if topic else None,
+      max_anomalies=10 if n is None else n,
+      timeout_s=float(timeout or 10))
 
 
 def runner_name(cfg: DictConfig) -> str:
@@ -485,6 +515,32 @@ def comparison_spec(cfg: DictConfig, kind: str):
       exclude=tuple(_string_list(cfg, f'{kind}.exclude')),
       max_unique_ratio=float(ratio), min_slice_examples=min_slice,
       noise_alpha=float(alpha) if alpha is not None else None)
+
+
+def feature_skew_spec(cfg: DictConfig):
+  """The ``feature_skew`` group as a feature_skew.FeatureSkewSpec."""
+  from transforms.checks import feature_skew  # pylint: disable=g-import-not-at-top
+  identifiers = get(cfg, 'feature_skew.identifiers')
+  if isinstance(identifiers, str):
+    identifiers = [identifiers]
+  if not identifiers or not all(isinstance(i, str) for i in identifiers):
+    raise UserError('feature_skew.identifiers: expected a list of feature '
+                    'names, e.g. [user_id]')
+  ndigits = optional_int(cfg, 'feature_skew.float_round_ndigits')
+  spec = feature_skew.FeatureSkewSpec(
+      identifiers=tuple(identifiers),
+      ignore=tuple(get(cfg, 'feature_skew.ignore', required=False) or ()),
+      float_round_ndigits=ndigits,
+      mismatch_threshold=float(get(cfg, 'feature_skew.mismatch_threshold')),
+      unmatched_threshold=float(get(cfg, 'feature_skew.unmatched_threshold')),
+      sample_size=int(get(cfg, 'feature_skew.sample_size')),
+      severity=str(get(cfg, 'feature_skew.severity')),
+      unmatched_severity=str(get(cfg, 'feature_skew.unmatched_severity')))
+  for key in ('severity', 'unmatched_severity'):
+    if getattr(spec, key) not in validation.SEVERITIES:
+      raise UserError(f'feature_skew.{key}={getattr(spec, key)!r}: expected '
+                      f'one of {", ".join(validation.SEVERITIES)}')
+  return spec
 
 
 def fail_on(cfg: DictConfig) -> str:
