@@ -83,13 +83,16 @@ def _string_list(cfg: DictConfig, key: str) -> List[str]:
   return value
 
 
+def folder_name(cfg: DictConfig, key: str) -> str:
+  """``key``'s value, checked as a folder name of the artifact store."""
+  return artifacts.check_name(key, get(cfg, key))
+
+
 def run_key(cfg: DictConfig) -> Dict[str, str]:
   """dataset.name, split and span, each checked as a folder name."""
-  return {
-      'dataset': artifacts.check_name('dataset.name', get(cfg, 'dataset.name')),
-      'split': artifacts.check_name('split', get(cfg, 'split')),
-      'span': artifacts.check_name('span', get(cfg, 'span')),
-  }
+  return {'dataset': folder_name(cfg, 'dataset.name'),
+          'split': folder_name(cfg, 'split'),
+          'span': folder_name(cfg, 'span')}
 
 
 def store_root(cfg: DictConfig) -> str:

@@ -213,14 +213,12 @@ def _store_only(cfg: DictConfig, job: str) -> runner_settings.RunnerSpec:
 def _infer_schema(cfg: DictConfig, job: str) -> JobSettings:
   runner = _store_only(cfg, job)
   root = config.store_root(cfg)
-  dataset = artifacts.check_name('dataset.name', config.get(cfg,
-                                                            'dataset.name'))
-  split = artifacts.check_name('split', config.get(cfg, 'split'))
-  span = config.get(cfg, 'span', required=False)
+  dataset = config.folder_name(cfg, 'dataset.name')
+  split = config.folder_name(cfg, 'split')
   return JobSettings(job=job, store_root=root, runner=runner,
                      infer_schema=InferSchemaSettings(
                          dataset=dataset, split=split,
-                         span=None if span is None else str(span),
+                         span=_optional_str(cfg, 'span'),
                          label=config.label(cfg),
                          label_absent_at_serving=bool(config.get(
                              cfg, 'schema.label_absent_at_serving')),
@@ -239,15 +237,13 @@ def _schema(cfg: DictConfig, job: str) -> JobSettings:
     raise UserError(f'action={action!r}: expected one of '
                     f'{", ".join(SCHEMA_ACTIONS)}')
   root = config.store_root(cfg)
-  dataset = artifacts.check_name('dataset.name', config.get(cfg,
-                                                            'dataset.name'))
+  dataset = config.folder_name(cfg, 'dataset.name')
   version = config.optional_int(cfg, 'schema.version')
   other = config.optional_int(cfg, 'schema.other')
   split = span = None
   if action == 'propose':
-    split = artifacts.check_name('split', config.get(cfg, 'split'))
-    span = config.get(cfg, 'span', required=False)
-    span = None if span is None else str(span)
+    split = config.folder_name(cfg, 'split')
+    span = _optional_str(cfg, 'span')
   return JobSettings(job=job, store_root=root, runner=runner,
                      schema=SchemaSettings(
                          action=action, dataset=dataset, version=version,
@@ -266,8 +262,7 @@ def _report(cfg: DictConfig, job: str) -> JobSettings:
             cfg, 'compare.dataset', required=False) or key['dataset']),
         'split': artifacts.check_name('compare.split', config.get(
             cfg, 'compare.split', required=False) or key['split']),
-        'span': artifacts.check_name('compare.span', config.get(
-            cfg, 'compare.span')),
+        'span': config.folder_name(cfg, 'compare.span'),
     }
     drift = config.comparison_spec(cfg, 'drift')
     fail_on = config.fail_on(cfg)

@@ -11,7 +11,7 @@ checked in ``settings/config.py`` when the job starts.
 
 import dataclasses
 import enum
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
