@@ -80,6 +80,59 @@ def test_parquet_row_groups_are_split_into_bounded_batches(tmp_path):
   assert max(sizes) <= 400
 
 
+def _wide_table(n_rows: int, n_columns: int) -> pa.Table:
+  """Numbers, text with nulls, and a list column: the types a row group holds."""
+  columns = {}
+  for i in range(n_columns):
+    if i % 3 == 0:
+      columns[f'n{i}'] = pa.array([float(r * i) for r in range(n_rows)])
+    elif i % 3 == 1:
+      columns[f's{i}'] = pa.array([None if r % 7 == 0 else f'v{r % 5}'
+                                   for r in range(n_rows)])
+    else:
+      columns[f'l{i}'] = pa.array([[r, i] for r in range(n_rows)])
+  return pa.table(columns)
+
+
+def test_wide_parquet_row_groups_are_read_column_by_column_with_same_rows(
+    tmp_path):
+  # 150 columns of small chunks: read a few columns at a time (three reads),
+  # which must give the rows and batches that streaming them gives.
+  table = _wide_table(3000, 150)
+  path = tmp_path / 'wide.parquet'
+  pq.write_table(table, path, row_group_size=1000)
+  meta = pq.ParquetFile(path).metadata
+  assert meta.num_row_groups == 3
+  assert all(sources.reads_by_columns(meta.row_group(i)) for i in range(3))
+  assert 150 > 2 * sources.COLUMNS_PER_READ
+
+  spec = _spec(path, 'parquet', batch_size=400)
+  schema = sources.infer_schema(spec, str(path))
+  fn = sources._ReadParquetRowGroupFn(spec, schema)  # pylint: disable=protected-access
+  blocks = [block for i in range(3)
+            for block, bad in fn.read_blocks((str(path), i)) if not bad]
+  assert [b.num_rows for b in blocks] == [400, 400, 200] * 3
+  got = pa.concat_tables(blocks)
+  assert got.column_names == table.column_names
+  assert got.equals(table)
+
+  rows, bad, sizes = _read(spec)
+  assert len(rows) == 3000 and bad == [] and max(sizes) <= 400
+  by_row = {r['n3'] / 3: r for r in rows}
+  assert by_row[14.0]['s1'] is None and by_row[15.0]['s1'] == 'v0'
+
+
+def test_parquet_with_large_column_chunks_is_streamed(tmp_path):
+  # 300k doubles per chunk (2.3 MiB, several pages): Arrow's batch reader
+  # holds one page per column, less than the decoded row group.
+  path = tmp_path / 'long.parquet'
+  pq.write_table(pa.table({'x': pa.array(range(300_000), pa.float64())}),
+                 path, row_group_size=300_000, compression='none')
+  assert not sources.reads_by_columns(pq.ParquetFile(path).metadata.row_group(0))
+  rows, _, sizes = _read(_spec(path, 'parquet', batch_size=100_000))
+  assert len(rows) == 300_000 and sorted(sizes) == [100_000] * 3
+
+
 def test_csv_glob_over_several_gzipped_files(tmp_path):
   df = people_frame(300)
   for i in range(3):

@@ -901,6 +901,40 @@ class _TrackRowsFn(beam.DoFn):
     self._tracker.flush()
 
 
+# A column chunk this small is most likely one data page (1 MiB is the page
+# size pyarrow, Spark and parquet-mr write by default).
+ONE_PAGE_BYTES = 1 << 20
+# Columns read at a time when a row group is read column by column.
+COLUMNS_PER_READ = 64
+
+
+def reads_by_columns(meta: pq.RowGroupMetaData) -> bool:
+  """Whether a row group is better read whole, a few columns at a time, than
+  streamed in batches.
+
+  Arrow's batch reader keeps each column's compressed chunk and its current
+  decoded page until the row group ends. When every chunk is about one page,
+  that is the whole row group twice (200k x 500 columns: 960 MiB of Arrow
+  memory for a 300 MiB row group); read a few columns at a time, it is there
+  once (444 MiB), and the read takes half the time.
+  """
+  columns = meta.num_columns
+  return bool(columns) and meta.total_byte_size / columns <= ONE_PAGE_BYTES
+
+
+def _read_row_group_by_columns(pf: pq.ParquetFile, row_group: int,
+                               columns: Optional[List[str]]) -> pa.Table:
+  names = columns or pf.schema_arrow.names
+  parts = [pf.read_row_group(row_group, columns=names[i:i + COLUMNS_PER_READ],
+                             use_threads=False)
+           for i in range(0, len(names), COLUMNS_PER_READ)]
+  if len(parts) == 1:
+    return parts[0]
+  fields = [field for part in parts for field in part.schema]
+  arrays = [column for part in parts for column in part.columns]
+  return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
 class _ReadParquetRowGroupFn(_ReadFileFn):
   """Reads one (path, row group) in batches of ``batch_size`` rows, fewer
   when the row group's size says they would exceed ``batch_bytes``."""
@@ -914,6 +948,11 @@ class _ReadParquetRowGroupFn(_ReadFileFn):
       # Uncompressed bytes in the file; Arrow's in memory are of that order.
       rows = rows_per_batch(self._spec.batch_size, self._spec.batch_bytes,
                             meta.total_byte_size / max(meta.num_rows, 1))
+      if reads_by_columns(meta):
+        table = _read_row_group_by_columns(pf, row_group, columns)
+        for start in range(0, table.num_rows, rows):
+          yield table.slice(start, rows), []
+        return
       for batch in pf.iter_batches(batch_size=rows,
                                    row_groups=[row_group], columns=columns,
                                    use_threads=False):
