@@ -3,13 +3,16 @@
 import json
 import os
 
+import apache_beam as beam
 import pandas as pd
 import pytest
 import tensorflow_data_validation as tfdv
 
 from beam_jobs import stats as stats_job
 from conftest import make_cfg, people_frame, run_job, warehouse_rows
+from transforms import span_stats
 from transforms.io import artifacts
+from transforms.io import sources
 from transforms import statistics
 from transforms.errors import EmptySpanError, UserError
 
@@ -234,3 +237,46 @@ def test_warehouse_read_rows_by_dataset_and_split(tmp_path, store_overrides):
   assert {r['span'] for r in rows} == {'2024-06-01'}
   assert sink.read_rows('feature_stats', 'people', split='serving') == []
   assert sink.read_rows('anomalies', 'people') == []
+
+
+class _Step(beam.PTransform):
+  """A named composite step, so a failure inside it carries Beam's label."""
+
+  def __init__(self, fn):
+    super().__init__()
+    self._fn = fn
+
+  def expand(self, pcoll):
+    return pcoll | beam.Map(self._fn)
+
+
+def _pipeline_error(fail_in: str) -> Exception:
+  """Runs a real DirectRunner pipeline shaped like the statistics pass
+  (ReadSpan, then ComputeStatistics) that fails in step ``fail_in``."""
+
+  def boom(x):
+    raise AttributeError("'_Partial' object has no attribute 'summary'")
+
+  with pytest.raises(Exception) as caught:
+    with beam.Pipeline() as p:
+      _ = (p | beam.Create([1])
+           | 'ReadSpan' >> _Step(boom if fail_in == 'ReadSpan' else int)
+           | 'ComputeStatistics' >> _Step(
+               boom if fail_in == 'ComputeStatistics' else int))
+  return caught.value
+
+
+def test_a_failure_after_reading_is_not_blamed_on_the_input():
+  spec = sources.DatasetSpec(name='d', path='/data/x.parquet',
+                                        format='parquet')
+
+  after = span_stats._as_user_error(_pipeline_error('ComputeStatistics'), spec)  # pylint: disable=protected-access
+  line = str(after)
+  assert line.startswith("dataset.path '/data/x.parquet': step "
+                         "'ComputeStatistics")
+  assert 'failed after reading' in line and 'reading parquet' not in line
+  assert "no attribute 'summary'" in line and '\n' not in line
+
+  during = span_stats._as_user_error(_pipeline_error('ReadSpan'), spec)  # pylint: disable=protected-access
+  assert str(during).startswith(
+      "dataset.path '/data/x.parquet': reading parquet failed (")

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from typing import Any, Dict, List, Optional
@@ -37,6 +38,9 @@ from transforms.checks import validation
 from transforms.errors import EmptySpanError, UserError
 
 _log = logging.getLogger(__name__)
+
+# The label of the reading step: a failure inside it is the input's.
+READ_STEP = 'ReadSpan'
 
 
 def new_run_id(now: dt.datetime) -> str:
@@ -186,7 +190,7 @@ class StatisticsPipeline(beam.PTransform):
     self._tracker = tracker  # progress.Tracker (local runs) or None
 
   def expand(self, pbegin):
-    read = pbegin | 'ReadSpan' >> sources.ReadSpan(self._spec, self._schema,
+    read = pbegin | READ_STEP >> sources.ReadSpan(self._spec, self._schema,
                                                    self._tracker)
     stats = read['batches'] | 'ComputeStatistics' >> (
         statistics.ComputeStatistics(self._options))
@@ -550,8 +554,19 @@ def _as_user_error(e: Exception, spec: sources.DatasetSpec) -> UserError:
     for line in text.splitlines():
       if 'UserError:' in line:
         return UserError(line.split('UserError:', 1)[1].strip())
-  return UserError(f'dataset.path {spec.path!r}: reading {spec.format} failed '
-                   f'({_short(e)})')
+  step = _failed_step(text)
+  if step is None or READ_STEP in step.split('/'):
+    return UserError(f'dataset.path {spec.path!r}: reading {spec.format} '
+                     f'failed ({_short(e)})')
+  # Not the input: say which step, so a bug is not taken for a bad file.
+  return UserError(f'dataset.path {spec.path!r}: step {step!r} failed '
+                   f'after reading ({_short(e)})')
+
+
+def _failed_step(text: str) -> Optional[str]:
+  """The Beam step named in a pipeline error ("[while running 'X']")."""
+  found = re.findall(r"\[while running '([^']+)'\]", text)
+  return found[-1] if found else None
 
 
 def _short(e: BaseException) -> str:
