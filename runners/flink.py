@@ -119,8 +119,10 @@ class WorkerPool:
     deadline = time.monotonic() + timeout_s
     while not _listening(port):
       if self._proc.poll() is not None:
+        # The log stays: it says why.
         raise UserError(f'runner.sdk_workers=pool: the SDK worker pool ended '
-                        f'at start (exit code {self._proc.returncode})')
+                        f'at start (exit code {self._proc.returncode}; its '
+                        f'output: {self.log_path})')
       if time.monotonic() > deadline:
         self.stop()
         raise UserError(f'runner.sdk_workers=pool: the SDK worker pool did '
@@ -141,6 +143,7 @@ class WorkerPool:
     return cls._shared
 
   def stop(self) -> None:
+    """Ends the pool and its workers, and removes the pool's log file."""
     if self._proc.poll() is None:
       self._proc.terminate()  # the pool's atexit ends its workers
       try:
@@ -148,6 +151,10 @@ class WorkerPool:
       except subprocess.TimeoutExpired:
         self._proc.kill()
         self._proc.wait()
+    try:
+      os.remove(self.log_path)
+    except OSError:
+      pass
 
 
 def _free_port() -> int:

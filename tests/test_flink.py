@@ -333,3 +333,12 @@ def test_feature_skew_on_flink_finds_what_the_direct_runner_finds(
             db, """SELECT * FROM drift_skew WHERE "check" = 'feature_skew'"""))
   assert ('amount', 'MISMATCH_RATE', 0.1) in found['direct']
   assert found['direct'] == found['flink']
+
+
+def test_the_sdk_worker_pool_stops_and_leaves_no_log_file():
+  pool = flink.WorkerPool()
+  assert os.path.exists(pool.log_path)
+  pool.stop()
+  with pytest.raises(OSError):
+    os.kill(pool.pid, 0)  # the process is gone (and reaped)
+  assert not os.path.exists(pool.log_path)
