@@ -5,12 +5,15 @@ runs both on the same batch and compares keys, order and the rows of each
 slice.
 """
 
+import pickle
+
 import numpy as np
 import pyarrow as pa
 import pytest
 from tensorflow_data_validation.utils import slicing_util
 
 from transforms import slicing
+from transforms.io import sources
 
 
 def _batch(n=2000, seed=0):
@@ -48,8 +51,11 @@ def _slices(fn, batch):
     {'no_such_column': None},
     {'no_such_column': None, 'size': None},
 ])
-def test_same_slices_as_tfdv(features):
-  batch = _batch()
+@pytest.mark.parametrize('rows', [2000, 30000])
+def test_same_slices_as_tfdv(features, rows):
+  # 2,000 rows: every slice is under MIN_VIEW_ROWS (copies); 30,000 rows:
+  # single features give views, crossed ones a mix of views and copies.
+  batch = _batch(rows)
   ours = _slices(slicing.feature_value_slicer(dict(features)), batch)
   theirs = _slices(slicing_util.get_feature_value_slicer(dict(features)),
                    batch)
@@ -57,6 +63,27 @@ def test_same_slices_as_tfdv(features):
   assert ours == theirs
   if 'no_such_column' not in features or len(features) > 1:
     assert ours  # the case slices something
+
+
+def test_small_slices_are_copies_and_big_ones_travel_with_their_rows_only():
+  batch = _batch(30000)
+  rows = {key: part for key, part in
+          slicing.feature_value_slicer({'color': None, 'size': None})(batch)}
+  small = [p for p in rows.values() if p.num_rows < slicing.MIN_VIEW_ROWS]
+  big = [p for p in rows.values() if p.num_rows >= slicing.MIN_VIEW_ROWS]
+  assert small and big
+  whole = len(pickle.dumps(batch))
+  # A small slice held in TFDV's combiner must not keep the batch alive.
+  for part in small:
+    assert len(pickle.dumps(part)) < whole * 2 * part.num_rows / batch.num_rows
+  # Between processes, a big slice is as big as a copy of its rows.
+  coder = sources.RecordBatchCoder()
+  for part in big:
+    copy = pa.RecordBatch.from_pylist(part.to_pylist(), schema=part.schema)
+    assert len(coder.encode(part)) <= len(coder.encode(copy)) * 1.05
+    # repr: NaN scores compare equal as text.
+    assert (repr(coder.decode(coder.encode(part)).to_pydict()) ==
+            repr(part.to_pydict()))
 
 
 def test_empty_batch_and_nulls_inside_lists():
