@@ -124,9 +124,10 @@ class WorkerPool:
                         f'at start (exit code {self._proc.returncode}; its '
                         f'output: {self.log_path})')
       if time.monotonic() > deadline:
-        self.stop()
+        self.stop(keep_log=True)
         raise UserError(f'runner.sdk_workers=pool: the SDK worker pool did '
-                        f'not listen on {self.address} within {timeout_s:.0f} s')
+                        f'not listen on {self.address} within '
+                        f'{timeout_s:.0f} s (its output: {self.log_path})')
       time.sleep(0.1)
     _log.info('SDK worker pool at %s (pid %d; its log: %s)', self.address,
               self._proc.pid, self.log_path)
@@ -142,8 +143,9 @@ class WorkerPool:
       atexit.register(cls._shared.stop)
     return cls._shared
 
-  def stop(self) -> None:
-    """Ends the pool and its workers, and removes the pool's log file."""
+  def stop(self, keep_log: bool = False) -> None:
+    """Ends the pool and its workers; removes the pool's log file unless
+    ``keep_log`` (when it may say why the pool failed)."""
     if self._proc.poll() is None:
       self._proc.terminate()  # the pool's atexit ends its workers
       try:
@@ -151,6 +153,8 @@ class WorkerPool:
       except subprocess.TimeoutExpired:
         self._proc.kill()
         self._proc.wait()
+    if keep_log:
+      return
     try:
       os.remove(self.log_path)
     except OSError:

@@ -128,7 +128,8 @@ def test_parquet_with_large_column_chunks_is_streamed(tmp_path):
   path = tmp_path / 'long.parquet'
   pq.write_table(pa.table({'x': pa.array(range(300_000), pa.float64())}),
                  path, row_group_size=300_000, compression='none')
-  assert not sources.reads_by_columns(pq.ParquetFile(path).metadata.row_group(0))
+  meta = pq.ParquetFile(path).metadata.row_group(0)
+  assert not sources.reads_by_columns(meta)
   rows, _, sizes = _read(_spec(path, 'parquet', batch_size=100_000))
   assert len(rows) == 300_000 and sorted(sizes) == [100_000] * 3
 

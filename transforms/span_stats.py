@@ -191,7 +191,7 @@ class StatisticsPipeline(beam.PTransform):
 
   def expand(self, pbegin):
     read = pbegin | READ_STEP >> sources.ReadSpan(self._spec, self._schema,
-                                                   self._tracker)
+                                                  self._tracker)
     stats = read['batches'] | 'ComputeStatistics' >> (
         statistics.ComputeStatistics(self._options))
     stats_written = stats | 'WriteStatistics' >> (
