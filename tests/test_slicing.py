@@ -104,10 +104,10 @@ def test_invalid_utf8_value_is_refused_as_tfdv_does():
     list(slicing.feature_value_slicer({'c': None})(batch))
 
 
-def test_joined_result_partitions_equal_one_merge(monkeypatch, tmp_path):
-  """Real data (diamonds, 53,940 stones) sliced by cut and by color x clarity:
-  the statistics from 16 result partitions joined once equal TFDV's single
-  merge, dataset by dataset and feature by feature."""
+def _diamonds_statistics(monkeypatch, tmp_path, partitions, slicer=None):
+  """Real data (diamonds, 53,940 stones, in two batches) sliced by cut and by
+  color x clarity: {slice name: DatasetFeatureStatistics}. ``slicer``
+  replaces this project's slicer (e.g. TFDV's own)."""
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
   import corpus  # pylint: disable=g-import-not-at-top
@@ -119,27 +119,47 @@ def test_joined_result_partitions_equal_one_merge(monkeypatch, tmp_path):
                     for n in raw.column_names})
   batches = [arrow_types.table_to_tfdv(t)
              for t in (table.slice(0, 30000), table.slice(30000))]
+  monkeypatch.setattr(statistics, 'RESULT_PARTITIONS', partitions)
+  if slicer is not None:
+    monkeypatch.setattr(statistics.slicing, 'feature_value_slicer', slicer)
+  options = statistics.stats_options(
+      num_top_values=10, num_rank_histogram_buckets=10,
+      num_histogram_buckets=10, num_quantiles_histogram_buckets=10,
+      epsilon=0.01, slices=['cut', ['color', 'clarity']],
+      columns=table.column_names)
+  path = str(tmp_path / f'stats-{partitions}-{slicer is None}.pb')
+  with beam.Pipeline() as p:
+    _ = (p | beam.Create(batches, reshuffle=False)
+         | statistics.ComputeStatistics(options)
+         | tfdv.WriteStatisticsToBinaryFile(path))
+  stats = tfdv.load_stats_binary(path)
+  return {statistics.slice_name(d): d for d in stats.datasets}
 
-  def run(partitions):
-    monkeypatch.setattr(statistics, 'RESULT_PARTITIONS', partitions)
-    options = statistics.stats_options(
-        num_top_values=10, num_rank_histogram_buckets=10,
-        num_histogram_buckets=10, num_quantiles_histogram_buckets=10,
-        epsilon=0.01, slices=['cut', ['color', 'clarity']],
-        columns=table.column_names)
-    path = str(tmp_path / f'stats-{partitions}.pb')
-    with beam.Pipeline() as p:
-      _ = (p | beam.Create(batches, reshuffle=False)
-           | statistics.ComputeStatistics(options)
-           | tfdv.WriteStatisticsToBinaryFile(path))
-    stats = tfdv.load_stats_binary(path)
-    return {statistics.slice_name(d): d for d in stats.datasets}
 
-  joined, single = run(16), run(1)
-  assert len(joined) == 1 + 5 + 7 * 8 == len(single)
-  for name, dataset in single.items():
-    other = joined[name]
+def _assert_same_statistics(ours, theirs):
+  from transforms import statistics  # pylint: disable=g-import-not-at-top
+  assert len(ours) == 1 + 5 + 7 * 8 == len(theirs)
+  for name, dataset in theirs.items():
+    other = ours[name]
     assert other.num_examples == dataset.num_examples
     a = {statistics.feature_path(f): f for f in dataset.features}
     b = {statistics.feature_path(f): f for f in other.features}
     assert a == b, name
+
+
+def test_joined_result_partitions_equal_one_merge(monkeypatch, tmp_path):
+  """The statistics from 16 result partitions joined once equal TFDV's single
+  merge, dataset by dataset and feature by feature."""
+  _assert_same_statistics(
+      _diamonds_statistics(monkeypatch, tmp_path, 16),
+      _diamonds_statistics(monkeypatch, tmp_path, 1))
+
+
+def test_slice_views_give_the_statistics_of_tfdv_slicer(monkeypatch, tmp_path):
+  """The cut slices (thousands of stones each) reach TFDV as views, many
+  color x clarity slices as copies: every statistic equals what TFDV's own
+  slicer (a copy per slice) gives."""
+  _assert_same_statistics(
+      _diamonds_statistics(monkeypatch, tmp_path, 16),
+      _diamonds_statistics(monkeypatch, tmp_path, 16,
+                           slicer=slicing_util.get_feature_value_slicer))
