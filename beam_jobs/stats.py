@@ -48,12 +48,11 @@ def finish_on_worker(settings: job_settings.JobSettings,
 def finish(settings: job_settings.JobSettings,
            span: span_stats.SpanStatistics, warehouse) -> int:
   """Writes the span's rows and commits its artifacts; returns the exit code."""
-  # Features that carry PII are written only as hashes.
-  privacy = settings.stats_pass.run_privacy(span.pii_counts)
   try:
     run_row = span.run_row(JOB, settings.runner.name, settings.config)
+    # Features that carry PII are written only as hashes (span.privacy).
     warehouse.write_run(run_row, {
-        'feature_stats': statistics.feature_rows(span.stats, privacy)})
+        'feature_stats': statistics.feature_rows(span.stats, span.privacy)})
     span_stats.commit(span, run_row)
   except BaseException:
     span_stats.discard(span)

@@ -249,7 +249,7 @@ def finish(settings: job_settings.JobSettings,
   """Checks the span's statistics, writes results; returns the exit code."""
   key = span.key
   # Features that carry PII are written only as hashes.
-  privacy = settings.stats_pass.run_privacy(span.pii_counts)
+  privacy = span.privacy
   fail_on = settings.checks.fail_on
   try:
     result = check(settings, span, version, warehouse, privacy)

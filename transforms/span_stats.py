@@ -96,6 +96,9 @@ class SpanStatistics:
   # bucket (shift.json) and the row sample, None when not computed.
   shift_buckets: Optional[Dict[str, object]] = None
   sample: Optional[pa.Table] = None
+  # The run's privacy rules (PassSpec.run_privacy), set with the shift inputs
+  # they were applied to: the warehouse rows follow the same rules.
+  privacy: Optional[statistics.PrivacySpec] = None
 
   @property
   def overall(self) -> statistics_pb2.DatasetFeatureStatistics:
@@ -299,9 +302,10 @@ def plan_pass(pass_spec: PassSpec, options: PipelineOptions,
     label = None
   if settings['sketch_top_values'] is None:  # stats.top_values=auto
     settings['sketch_top_values'] = _needs_sketch(spec, files, schema)
+  kinds = arrow_types.feature_kinds(schema) if schema is not None else {}
   stats_options = statistics.stats_options(
       **settings, label_feature=label, slices=pass_spec.slices,
-      columns=columns, generators=[feature_meta_generator(pass_spec, schema,
+      columns=columns, generators=[feature_meta_generator(pass_spec, kinds,
                                                           run_ts)])
 
   run_id = new_run_id(run_ts)
@@ -314,16 +318,16 @@ def plan_pass(pass_spec: PassSpec, options: PipelineOptions,
                                      if pii_spec.enabled else None),
                progress_interval_s=pass_spec.progress_interval_s,
                shift=shift_plan(pass_spec.shift, pass_spec.slices, schema,
-                                label))
+                                kinds, label))
 
 
 def shift_plan(spec: shift.ShiftSpec, slices: List[Any],
-               schema: Optional[pa.Schema],
+               schema: Optional[pa.Schema], kinds: Dict[tuple, str],
                label: Optional[str]) -> Optional[ShiftPlan]:
-  """What the pass keeps for the shift check; None when it is off."""
+  """What the pass keeps for the shift check; None when it is off.
+  ``kinds``: ``arrow_types.feature_kinds(schema)``."""
   if not spec.enabled or schema is None:
     return None
-  kinds = arrow_types.feature_kinds(schema)
   columns = shift_stats.sample_columns(schema, kinds)
   if spec.features is not None:
     missing = [f for f in spec.features if f not in schema.names]
@@ -361,11 +365,12 @@ def _needs_sketch(spec: sources.DatasetSpec, files: List[str],
   return False
 
 
-def feature_meta_generator(pass_spec: PassSpec, schema: Optional[pa.Schema],
+def feature_meta_generator(pass_spec: PassSpec, kinds: Dict[tuple, str],
                            run_ts: dt.datetime
                            ) -> feature_meta.FeatureMetaGenerator:
-  """The pass's own statistics: feature kinds, value counts, event time."""
-  kinds = arrow_types.feature_kinds(schema) if schema is not None else {}
+  """The pass's own statistics: feature kinds (``kinds``, from
+  ``arrow_types.feature_kinds``; empty without a schema), value counts, event
+  time."""
   column = feature_meta.event_time_column(pass_spec.event_time, kinds)
   event = None
   if column is not None:
@@ -427,7 +432,8 @@ def read_shift_inputs(span: SpanStatistics,
                       privacy: statistics.PrivacySpec) -> None:
   """Loads the pass's shift.json and row sample into ``span``, with the
   run's hashed features (``privacy``: PassSpec.run_privacy) hashed in both
-  files before they are committed."""
+  files before they are committed; keeps ``privacy`` as ``span.privacy``."""
+  span.privacy = privacy
   hashed = set(privacy.hashed_features)
   path = FileSystems.join(span.scratch, artifacts.SHIFT_FILE)
   if FileSystems.exists(path):
