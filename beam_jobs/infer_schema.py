@@ -7,6 +7,7 @@ split), infers a schema with TFDV, adds environments (the label is absent at
 SERVING), and stores it as the next immutable version, promoted by default.
 """
 
+import functools
 from typing import Optional
 
 import hydra
@@ -15,6 +16,7 @@ from omegaconf import DictConfig
 from beam_jobs import _cli
 from settings import job as job_settings
 from transforms.io import artifacts
+from transforms.io import span_order
 from transforms import schemas
 from transforms.errors import UserError
 
@@ -23,13 +25,15 @@ JOB = 'infer_schema'
 
 def source_span(span: Optional[str], root: str, dataset: str, split: str
                 ) -> artifacts.SpanArtifacts:
-  """The stored span named by ``span``, or the latest one of the split."""
+  """The stored span named by ``span``, or the latest one of the split
+  (span_order.latest: by date, by number, else the one computed last)."""
   spans = artifacts.list_spans(root, dataset, split)
   if span is None:
     if not spans:
       raise UserError(f'dataset {dataset!r} split {split!r} has no statistics '
                       f'in {root}: run python -m beam_jobs.stats first')
-    span = spans[-1]
+    span = span_order.latest(spans, functools.partial(
+        artifacts.run_time, root, dataset, split))
   span = artifacts.check_name('span', span)
   if span not in spans:
     raise UserError(f'span={span!r}: no statistics for {dataset}/{split} in '

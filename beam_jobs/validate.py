@@ -12,6 +12,7 @@ at or above ``fail_on``.
 """
 
 import dataclasses
+import functools
 from typing import Dict, List, Optional
 
 import hydra
@@ -33,6 +34,7 @@ from transforms import schemas
 from transforms.checks import shift
 from transforms.checks import shift_stats
 from transforms.io import sinks
+from transforms.io import span_order
 from transforms import span_stats
 from transforms import statistics
 from transforms.checks import validation
@@ -58,8 +60,9 @@ class Validation:
 
 
 def _baseline(root: str, key: Dict[str, str], split: str,
-              pinned: Optional[str], same_span_ok: bool, what: str):
-  """(span, stats) of the baseline, or (None, note) when there is none."""
+              pinned: Optional[str], what: str):
+  """(span, stats, how it was chosen) of the drift or skew baseline, or
+  (None, why there is none, None); the rules are in transforms.io.span_order."""
   spans = artifacts.list_spans(root, key['dataset'], split)
   if pinned is not None:
     pinned = str(pinned)
@@ -68,17 +71,18 @@ def _baseline(root: str, key: Dict[str, str], split: str,
           f'{what}.baseline_span={pinned!r}: no statistics for '
           f'{key["dataset"]}/{split} span {pinned} in the store '
           f'(have: {", ".join(spans[-5:]) or "none"})')
-    span = pinned
+    span, how = pinned, f'pinned by {what}.baseline_span'
   else:
-    earlier = [s for s in spans if s < key['span'] or (
-        same_span_ok and s == key['span'])]
-    if not earlier:
-      return None, (f'{what}: no {"" if same_span_ok else "earlier "}span of '
-                    f'split {split!r} in the store; not checked')
-    span = earlier[-1]
+    choose = (span_order.drift_baseline if what == 'drift'
+              else span_order.skew_baseline)
+    span, how = choose(spans, key['span'], functools.partial(
+        artifacts.run_time, root, key['dataset'], split))
+    if span is None:
+      return None, (f'{what}: no baseline in split {split!r}: {how}; not '
+                    f'checked'), None
   stats = artifacts.SpanArtifacts(root, key['dataset'], split,
                                   span).load_stats()
-  return span, stats
+  return span, stats, how
 
 
 def check(settings: job_settings.JobSettings,
@@ -100,25 +104,26 @@ def check(settings: job_settings.JobSettings,
   protos: Dict[str, bytes] = {}
 
   baselines = {}
+  chosen: Dict[str, str] = {}  # how each baseline was chosen, for the notes
   if checks.drift_enabled:
-    drift_span, drift_stats = _baseline(
-        root, key, key['split'], checks.drift_baseline_span,
-        same_span_ok=False, what='drift')
+    drift_span, drift_stats, how = _baseline(
+        root, key, key['split'], checks.drift_baseline_span, 'drift')
     if drift_span is None:
       notes.append(drift_stats)
     else:
       baselines['drift'] = ({'split': key['split'], 'span': drift_span},
                             drift_stats)
+      chosen['drift'] = how
   skew_split = checks.skew_baseline_split
   if checks.skew_enabled and skew_split != key['split']:
-    skew_span, skew_stats = _baseline(
-        root, key, skew_split, checks.skew_baseline_span,
-        same_span_ok=True, what='skew')
+    skew_span, skew_stats, how = _baseline(
+        root, key, skew_split, checks.skew_baseline_span, 'skew')
     if skew_span is None:
       notes.append(skew_stats)
     else:
       baselines['skew'] = ({'split': skew_split, 'span': skew_span},
                            skew_stats)
+      chosen['skew'] = how
 
   redact = validation.Redactor(
       privacy.salt, allow_raw,
@@ -135,7 +140,7 @@ def check(settings: job_settings.JobSettings,
     rows += kind_rows
     measurements += kind_measurements
     notes.append(f'{kind}: compared with {where["split"]} span '
-                 f'{where["span"]}')
+                 f'{where["span"]} ({chosen[kind]})')
   feature_rows = statistics.feature_rows(stats, privacy)
   found_rows, found_measurements = history.check(
       feature_rows,

@@ -32,6 +32,7 @@ from transforms import arrow_types
 from transforms import feature_meta
 from transforms import statistics
 from transforms.checks import validation
+from transforms.io import span_order
 
 _BLUE, _ORANGE, _RED, _GREY = '#2563eb', '#f59e0b', '#dc2626', '#9ca3af'
 
@@ -650,8 +651,10 @@ def _slices(inp: ReportInput) -> str:
 
 def _history(inp: ReportInput) -> str:
   span = inp.key['span']
-  hist = [r for r in inp.history if not r['slice'] and r['span'] <= span]
-  spans = sorted({r['span'] for r in hist})
+  at_or_before = span_order.sort_key(span)
+  hist = [r for r in inp.history if not r['slice'] and
+          span_order.sort_key(r['span']) <= at_or_before]
+  spans = span_order.ordered({r['span'] for r in hist})
   if len(spans) < 2:
     return ('<section id="history"><h2>History</h2><p class="empty">Fewer '
             'than two spans in the warehouse yet.</p></section>')
@@ -660,7 +663,8 @@ def _history(inp: ReportInput) -> str:
     by_feature[r['feature']][r['span']] = r
   drift = collections.defaultdict(list)
   for m in inp.measurement_history:
-    if (not m['slice'] and m['check'] == 'drift' and m['span'] <= span and
+    if (not m['slice'] and m['check'] == 'drift' and
+        span_order.sort_key(m['span']) <= at_or_before and
         m['value'] is not None):
       drift[m['feature']].append((m['span'], m['value'], m['threshold']))
   cards = []
@@ -681,7 +685,8 @@ def _history(inp: ReportInput) -> str:
                    if s in series], f'{name}: missing rate over spans',
                   highlight=span))]
     if drift.get(name):
-      points = sorted(drift[name])
+      points = sorted(drift[name],
+                      key=lambda p: span_order.sort_key(p[0]))
       charts.append(('drift vs previous span', sparkline(
           [(s, v) for s, v, _ in points], f'{name}: drift over spans',
           threshold=points[-1][2], highlight=span)))

@@ -282,3 +282,32 @@ def test_exit_codes_from_the_command_line(project):
   failed = run_job('validate', *project.overrides('train', '2024-01-04'))
   assert failed.returncode == 1
   assert 'no such file' in failed.stderr.strip().splitlines()[-1]
+
+
+def test_baselines_follow_dates_and_numbers_not_text_order(tmp_path, capsys):
+  """A training snapshot named v9/v10 and daily serving spans: skew is
+  computed against the latest training span (v10, not v9), drift of v10
+  against v9 (text order put v10 first and '2024-06-01' before 'v9', so
+  skew was skipped as if no training data existed)."""
+  p = Project(tmp_path)
+  p.write(frame(seed=0), 'train', 'v9')
+  p.write(frame(seed=1), 'train', 'v10')
+  assert p.stats('train', 'v9') == EXIT_OK
+  assert p.stats('train', 'v10') == EXIT_OK
+  assert p.infer() == EXIT_OK
+  source = schemas.SchemaRegistry(str(p.store), 'people').get(None)
+  assert 'span=v10' in source.meta['source'], source.meta
+  p.write(frame(seed=7, shift=1.5).drop(columns=['label']), 'serving',
+          '2024-06-01')
+  capsys.readouterr()
+  assert p.validate('serving', '2024-06-01') == EXIT_BLOCKING
+  out = capsys.readouterr().out
+  assert 'skew: compared with train span v10 (the training span computed ' \
+         'last' in out, out
+  skew = [r for r in p.anomalies("split = 'serving'") if r['check'] == 'skew']
+  assert {r['baseline_span'] for r in skew} == {'v10'}
+  assert {r['feature'] for r in skew} >= {'income'}
+  assert p.validate('train', 'v10') == EXIT_OK
+  drift = warehouse_rows(p.db, "SELECT * FROM drift_skew WHERE \"check\" = "
+                         "'drift' AND span = 'v10'")
+  assert drift and {d['baseline_span'] for d in drift} == {'v9'}

@@ -33,6 +33,7 @@ from tfx_bsl.arrow import table_util
 
 from transforms import arrow_types
 from transforms import histograms
+from transforms.io.span_order import span_window  # noqa: F401  (re-exported)
 from transforms.errors import UserError
 
 KIND = 'dv/kind'
@@ -289,34 +290,3 @@ def as_time(kind_name: str, value: float):
   if kind_name == arrow_types.DATE:
     return epoch + dt.timedelta(days=float(value))
   return epoch + dt.timedelta(microseconds=float(value))
-
-
-def span_window(span: str) -> Optional[Tuple[int, int]]:
-  """The period a span names, as [start, end) microseconds, or None.
-
-  ``2024-06-01`` and ``20240601`` are a day, ``2024-06`` a month, ``2024`` a
-  year (UTC).
-  """
-  import datetime as dt  # pylint: disable=g-import-not-at-top
-  text = str(span).strip()
-  epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-
-  def micros(day: dt.datetime) -> int:
-    return int((day - epoch).total_seconds()) * 1_000_000
-
-  for fmt, step in (('%Y-%m-%d', 'day'), ('%Y%m%d', 'day'),
-                    ('%Y-%m', 'month'), ('%Y', 'year')):
-    try:
-      start = dt.datetime.strptime(text, fmt).replace(tzinfo=dt.timezone.utc)
-    except ValueError:
-      continue
-    if len(text) != len(start.strftime(fmt)):
-      continue
-    if step == 'day':
-      end = start + dt.timedelta(days=1)
-    elif step == 'month':
-      end = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    else:
-      end = start.replace(year=start.year + 1)
-    return micros(start), micros(end)
-  return None

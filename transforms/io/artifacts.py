@@ -21,6 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from transforms.errors import UserError
+from transforms.io import span_order
 
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
 STATS_FILE = 'stats.pb'
@@ -115,14 +116,26 @@ class SpanArtifacts:
 
 
 def list_spans(root: str, dataset: str, split: str) -> List[str]:
-  """Spans of a dataset and split that have statistics, in sort order."""
+  """Spans of a dataset and split that have statistics, earliest first
+  (dates by date, ``v9`` before ``v10``: span_order)."""
   pattern = _join(root, dataset, f'split={split}', 'span=*', STATS_FILE)
   spans = []
   for path in list_files(pattern):
     folder = path.rsplit('/', 2)[-2]
     if folder.startswith('span='):
       spans.append(folder[len('span='):])
-  return sorted(spans)
+  return span_order.ordered(spans)
+
+
+def run_time(root: str, dataset: str, split: str, span: str) -> Optional[str]:
+  """When the span's stored statistics were computed (``run_ts`` of its
+  run.json, ISO text in UTC), or None when unknown."""
+  store = SpanArtifacts(root, dataset, split, span)
+  try:
+    value = read_json(store.run_path).get('run_ts')
+  except Exception:  # no or unreadable run.json: the time is unknown
+    return None
+  return None if value is None else str(value)
 
 
 def read_stats(path: str) -> statistics_pb2.DatasetFeatureStatisticsList:
