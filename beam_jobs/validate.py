@@ -156,7 +156,8 @@ def check(settings: job_settings.JobSettings,
         stats, stats_pass.event_time_settings, event_feature, span.run_ts)
     rows += found_rows
     measurements += found_measurements
-    notes += event_time.notes(stats, event_feature)
+    notes += event_time.notes(stats, event_feature,
+                              stats_pass.event_time_settings)
   fair = checks.fairness
   if fair.sensitive:
     found_rows, found_measurements, fair_notes = fairness.check(

@@ -420,6 +420,7 @@ def _anomalies(inp: ReportInput) -> str:
   body = []
   for a in rows:
     value = ('' if a.get('value') is None else
+             f'{a["value"]:.4f}' if a.get('threshold') is None else
              f'{a["value"]:.4f} &gt; {a["threshold"]:g}')
     base = (f'{_e(a.get("baseline_split"))} {_e(a.get("baseline_span"))}'
             if a.get('baseline_span') else '')
