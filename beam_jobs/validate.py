@@ -130,7 +130,7 @@ def check(settings: job_settings.JobSettings,
   for kind, (where, baseline) in baselines.items():
     found, kind_rows, kind_measurements = validation.compare(
         kind, stats, baseline, schema, env, getattr(checks, kind), where,
-        redact, version.version)
+        redact, version.version, privacy)
     protos[kind] = found.SerializeToString()
     rows += kind_rows
     measurements += kind_measurements
