@@ -394,7 +394,7 @@ def test_historical_data_checked_ad_hoc_is_not_blocked(weather_january,
       'newest event 2013-02-01 04:00:00 UTC is ')
   assert 'the run has no date' in aged[0]['description']
   age = warehouse_rows(db, "SELECT * FROM drift_skew WHERE metric = "
-                       "'EVENT_TIME_AGE_HOURS'")
+                       "'EVENT_TIME_AGE_HOURS' AND span = 'clean'")
   newest = max(table.column('time_hour').to_pylist())
   hours = (dt.datetime.now(UTC) - newest).total_seconds() / 3600
   assert [(r['threshold'], r['is_anomaly']) for r in age] == [(None, False)]
@@ -429,3 +429,19 @@ def test_historical_data_is_stale_for_a_dated_run_or_a_set_limit(
   assert [(a['anomaly_type'], a['severity'], a['threshold'])
           for a in limited] == [('EVENT_TIME_STALE', 'ERROR', 24)]
   assert "before the run's start" in limited[0]['description']
+
+
+def test_historical_data_under_a_dated_span_is_stale(weather_january):
+  """The same January file validated as span 2013-02 (a month it does not
+  reach): the window's end is the reference, and the data is stale."""
+  _, store, overrides, _ = weather_january
+  dated = [o.replace('span=clean', 'span=2013-02') for o in overrides]
+  assert validate_job.run(make_cfg('validate', dated)) == EXIT_BLOCKING
+  rows = warehouse_rows(os.path.join(store, 'warehouse.duckdb'),
+                        "SELECT * FROM anomalies WHERE span = '2013-02' AND "
+                        "\"check\" = 'event_time' ORDER BY anomaly_type")
+  assert [(r['anomaly_type'], r['severity']) for r in rows] == [
+      ('EVENT_TIME_OUTSIDE_WINDOW', 'ERROR'), ('EVENT_TIME_STALE', 'ERROR')]
+  # newest event 2013-02-01 04:00 UTC, 27 days and 20 h before 2013-03-01
+  assert rows[1]['value'] == pytest.approx(27 * 24 + 20)
+  assert rows[1]['threshold'] == 48
