@@ -365,10 +365,10 @@ def event_time_settings(cfg: DictConfig) -> Dict[str, Any]:
   ``dated_max_age_hours``); ``run_date`` the scheduler's date or None.
   """
   run_date = get(cfg, 'run_date', required=False)
+  max_age = get(cfg, 'event_time.max_age_hours', required=False)
   return {
-      'max_age_hours': (
-          None if get(cfg, 'event_time.max_age_hours', required=False) is None
-          else _number(cfg, 'event_time.max_age_hours')),
+      'max_age_hours': (None if max_age is None else
+                        _number(cfg, 'event_time.max_age_hours')),
       'dated_max_age_hours': _number(cfg, 'event_time.dated_max_age_hours'),
       'run_date': (None if run_date is None or str(run_date).strip() in (
           '', 'null', 'None') else dates.parse_run_date(run_date)),

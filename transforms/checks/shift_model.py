@@ -377,7 +377,8 @@ def _model(settings: ModelSettings, categorical: np.ndarray
            ) -> HistGradientBoostingClassifier:
   return HistGradientBoostingClassifier(
       max_iter=settings.max_iter, learning_rate=0.1, max_leaf_nodes=15,
-      min_samples_leaf=_MIN_LEAF, l2_regularization=1.0, early_stopping=False,
+      min_samples_leaf=_MIN_LEAF, l2_regularization=1.0,
+      early_stopping=False,
       categorical_features=categorical if categorical.any() else None,
       random_state=settings.seed)
 
