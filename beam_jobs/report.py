@@ -111,14 +111,16 @@ def _compare(settings: job_settings.JobSettings) -> report.ReportInput:
   redact = validation.Redactor(
       settings.report.privacy.salt, settings.report.raw_values_in_results,
       [stats, baseline], schema)
+  privacy = _privacy(settings, store)
   _, anomalies, measurements = validation.compare(
-      'drift', stats, baseline, schema, 'TRAINING', spec, where, redact, None)
+      'drift', stats, baseline, schema, 'TRAINING', spec, where, redact, None,
+      privacy)
   run = {'run_id': f'comparison with {other["dataset"]}/{other["split"]}/'
                    f'{other["span"]}'}
   return report.ReportInput(
       key=key, run=run, stats=stats, baselines={'drift': (where, baseline)},
       anomalies=anomalies, measurements=measurements,
-      history=[], measurement_history=[], privacy=_privacy(settings, store),
+      history=[], measurement_history=[], privacy=privacy,
       notes=['distances computed for this comparison from the drift.* '
              'thresholds; nothing was written to the warehouse'],
       fail_on=settings.report.fail_on, title='Comparison report')

@@ -99,8 +99,9 @@ def validate_summary(span: SpanStatistics, warehouse_path: str,
     where = a['feature'] or '(dataset)'
     if a['slice']:
       where += f' [{a["slice"]}]'
-    measure = (f' {a["metric"]}={a["value"]:.3f}>{a["threshold"]:g}'
-               if a.get('value') is not None else '')
+    measure = ('' if a.get('value') is None else
+               f' {a["metric"]}={a["value"]:.3f}' if a.get('threshold') is None
+               else f' {a["metric"]}={a["value"]:.3f}>{a["threshold"]:g}')
     lines.append(f'    {a["severity"]:<7} {a["check"]:<6} {where}: '
                  f'{a["anomaly_type"]}{measure}')
   if len(anomalies) > len(top):

@@ -135,7 +135,7 @@ def check(settings: job_settings.JobSettings,
   for kind, (where, baseline) in baselines.items():
     found, kind_rows, kind_measurements = validation.compare(
         kind, stats, baseline, schema, env, getattr(checks, kind), where,
-        redact, version.version)
+        redact, version.version, privacy)
     protos[kind] = found.SerializeToString()
     rows += kind_rows
     measurements += kind_measurements
@@ -161,7 +161,8 @@ def check(settings: job_settings.JobSettings,
         stats, stats_pass.event_time_settings, event_feature, span.run_ts)
     rows += found_rows
     measurements += found_measurements
-    notes += event_time.notes(stats, event_feature)
+    notes += event_time.notes(stats, event_feature,
+                              stats_pass.event_time_settings)
   fair = checks.fairness
   if fair.sensitive:
     found_rows, found_measurements, fair_notes = fairness.check(

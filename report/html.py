@@ -8,7 +8,9 @@ no network. What it shows, top to bottom:
 - what was checked and against what (baselines);
 - counts by check and severity, and every anomaly in a filterable table;
 - drift and skew: each compared feature's distance against its threshold,
-  and the span's distribution drawn over the baseline's;
+  the change in the feature's units (mean, median, a tail's share, the
+  category that moved most, missing share: change_words) and the span's
+  distribution drawn over the baseline's;
 - per-feature statistics (histograms, top values, missing rates);
 - slices: their size, share and findings;
 - history: each feature's mean, missing rate and drift over earlier spans.
@@ -31,6 +33,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from transforms import arrow_types
 from transforms import feature_meta
 from transforms import statistics
+from transforms.checks import change_words
 from transforms.checks import validation
 from transforms.io import span_order
 
@@ -421,6 +424,7 @@ def _anomalies(inp: ReportInput) -> str:
   body = []
   for a in rows:
     value = ('' if a.get('value') is None else
+             f'{a["value"]:.4f}' if a.get('threshold') is None else
              f'{a["value"]:.4f} &gt; {a["threshold"]:g}')
     base = (f'{_e(a.get("baseline_split"))} {_e(a.get("baseline_span"))}'
             if a.get('baseline_span') else '')
@@ -491,10 +495,16 @@ def _comparisons(inp: ReportInput) -> str:
         chart = share_bars(_shares(now), _shares(then) if then else {},
                            f'{name}: value shares vs baseline')
       flag = ' over' if m['is_anomaly'] else ''
+      # the change in the feature's units, under the run's privacy rules
+      words = (change_words.describe(name, current_protos[('', name)],
+                                     base_protos[('', name)], inp.privacy)
+               if ('', name) in base_protos else '')
+      said = (f'<div class="change">baseline -&gt; this span: {_e(words)}'
+              f'</div>' if words else '')
       cards.append(
           f'<figure class="card{flag}"><figcaption><b>{_e(name)}</b> '
           f'{_e(m["metric"])} {m["value"]:.3f} (threshold '
-          f'{m["threshold"]:g})</figcaption>{chart}</figure>')
+          f'{m["threshold"]:g}){said}</figcaption>{chart}</figure>')
     out.append(f'<div class="cards">{"".join(cards)}</div>')
     sliced = [m for m in inp.measurements if m['check'] == kind and
               m['slice'] and m['is_anomaly']]
@@ -712,7 +722,8 @@ td,th{border-bottom:1px solid #e5e7eb;padding:4px 6px;text-align:left;
 vertical-align:top}table.counts{width:auto}td.hot{color:#991b1b;font-weight:700}
 .sev{font-size:11px;padding:1px 6px;border-radius:8px;color:#fff}.sev.ERROR{
 background:#dc2626}.sev.WARNING{background:#d97706}.sev.INFO{background:#6b7280}
-td.desc{color:#374151;max-width:380px}code{font-size:12px}.filters{display:flex;
+td.desc{color:#374151;max-width:380px}.change{color:#374151;max-width:
+300px;font-size:11px}code{font-size:12px}.filters{display:flex;
 gap:14px;flex-wrap:wrap;align-items:center;margin:6px 0}.cards{display:flex;
 flex-wrap:wrap;gap:10px}figure{margin:0}.card{border:1px solid #e5e7eb;
 border-radius:6px;padding:6px}.card.over{border-color:#dc2626}

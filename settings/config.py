@@ -359,9 +359,19 @@ def event_time(cfg: DictConfig) -> Optional[str]:
 
 
 def event_time_settings(cfg: DictConfig) -> Dict[str, Any]:
-  """The ``event_time`` group: freshness and window checks, checked."""
+  """The ``event_time`` group: freshness and window checks, checked.
+
+  ``max_age_hours`` None: not set (freshness only for a dated run, at
+  ``dated_max_age_hours``); ``run_date`` the scheduler's date or None.
+  """
+  run_date = get(cfg, 'run_date', required=False)
+  max_age = get(cfg, 'event_time.max_age_hours', required=False)
   return {
-      'max_age_hours': _number(cfg, 'event_time.max_age_hours'),
+      'max_age_hours': (None if max_age is None else
+                        _number(cfg, 'event_time.max_age_hours')),
+      'dated_max_age_hours': _number(cfg, 'event_time.dated_max_age_hours'),
+      'run_date': (None if run_date is None or str(run_date).strip() in (
+          '', 'null', 'None') else dates.parse_run_date(run_date)),
       'max_outside_window_share': _number(
           cfg, 'event_time.max_outside_window_share', 0, 1),
       'max_future_share': _number(cfg, 'event_time.max_future_share', 0, 1),

@@ -157,7 +157,8 @@ class StatsSchema:
 
 @dataclasses.dataclass
 class EventTimeSchema:
-  max_age_hours: float = MISSING
+  max_age_hours: Optional[float] = MISSING
+  dated_max_age_hours: float = MISSING
   max_outside_window_share: float = MISSING
   max_future_share: float = MISSING
   future_tolerance_minutes: float = MISSING

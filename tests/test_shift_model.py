@@ -11,7 +11,10 @@ import pyarrow as pa
 import pytest
 from scipy import stats
 
+import corpus
+from transforms import arrow_types
 from transforms.checks import shift_model as sm
+from transforms.checks import shift_stats
 
 FEATURES = ['x0', 'x1', 'x2', 'x3', 'kind']
 TEXT = np.array(['a', 'b', 'c', 'd'])
@@ -235,3 +238,114 @@ def test_decision_rules(evidence, kind):
   assert diagnosis.kind == kind
   assert diagnosis.reasons[-1 if diagnosis.complete else -2].startswith(
       'Verdict:')
+
+
+# ------------------------------------------------ repeated rows (real data)
+
+
+def _diamonds_expensive():
+  """diamonds (53,940 real stones) with a 0/1 label: price in its top 19%."""
+  df = corpus.load('diamonds')
+  df['expensive'] = (df.price > df.price.quantile(0.81)).astype(int)
+  return df.drop(columns=['price'])
+
+
+def _arrow(df, rows=5000):
+  """The row sample the statistics pass keeps of ``df`` (``shift.sample_size``
+  rows; this many of a wide table). It keeps the rows of smallest hash, so
+  copies of a row are kept or dropped together: repeats stay dense."""
+  raw = pa.Table.from_pandas(df, preserve_index=False)
+  table = pa.table({n: arrow_types.cast_column(
+      raw.column(n), arrow_types.read_type(raw.column(n).type))
+                    for n in raw.column_names})
+  sampler = shift_stats.RowSampleFn(table.column_names, rows)
+  return sampler.extract_output(sampler.add_input(
+      None, arrow_types.table_to_tfdv(table)))
+
+
+def _real_diagnosis(baseline, current):
+  """The diagnosis with production settings (3 folds, 100 iterations)."""
+  settings = sm.ModelSettings()
+  features = [c for c in baseline.column_names if c != 'expensive']
+  domain = sm.domain_classifier(baseline, current, features, settings,
+                                label='expensive')
+  model = sm.label_model(baseline, current, features, 'expensive', settings)
+  yb = np.asarray(baseline.column('expensive'), dtype=float)
+  yc = np.asarray(current.column('expensive'), dtype=float)
+  pooled = np.r_[yb, yc].mean()
+  z = (yb.mean() - yc.mean()) / np.sqrt(
+      pooled * (1 - pooled) * (1 / len(yb) + 1 / len(yc)))
+  evidence = sm.Evidence(
+      label_moved=bool(2 * stats.norm.sf(abs(z)) < 0.001),
+      x_moved=domain.moved, x_given_y_moved=domain.within_class_moved,
+      concept_raw=model.moved,
+      concept_prior_corrected=model.prior_corrected_moved)
+  return sm.diagnose(evidence), domain
+
+
+def test_label_shift_made_by_resampling_rows_is_label_shift():
+  """A pure label shift built the way oversampling, retried events and
+  duplicated logs build one: the current span draws its rows with
+  replacement, per class, from the other half of diamonds so that
+  P(expensive) goes 0.19 -> 0.47 with P(x|y) untouched (44% of its rows
+  repeat another). Identical rows on both sides of a fold made the
+  within-class AUC 0.563 (> 0.55): COVARIATE_SHIFT. Grouped folds: 0.5."""
+  df = _diamonds_expensive()
+  rng = np.random.default_rng(0)
+  half = rng.random(len(df)) < 0.5
+  baseline, other = df[half], df[~half]
+  y = other.expensive.to_numpy()
+  k = int(0.47 * len(other))
+  rows = np.r_[rng.choice(np.flatnonzero(y == 1), k),
+               rng.choice(np.flatnonzero(y == 0), len(other) - k)]
+  current = other.iloc[rows]
+  assert current.duplicated().mean() > 0.4
+  assert round(baseline.expensive.mean(), 2) == 0.19
+  assert round(current.expensive.mean(), 2) == 0.47
+  diagnosis, domain = _real_diagnosis(_arrow(baseline), _arrow(current))
+  assert diagnosis.kind == sm.LABEL_SHIFT, diagnosis.reasons
+  assert abs(domain.within_class_auc - 0.5) < 0.02
+  assert domain.moved  # P(x) did move: the classes' mix changed
+
+
+def test_training_with_oversampled_positives_is_not_concept_shift():
+  """Training data whose positives were oversampled (each drawn again three
+  times on average: P(y) 0.19 -> 0.48) against serving data as it comes
+  (the other half of diamonds): the serving span's P(y) is lower, P(x|y)
+  and P(y|x) are as in training. Not concept shift, not covariate shift
+  (the within-class AUC read 0.553 with copies across folds): label
+  shift."""
+  df = _diamonds_expensive()
+  rng = np.random.default_rng(1)
+  half = rng.random(len(df)) < 0.5
+  train, serve = df[half], df[~half]
+  positives = np.flatnonzero(train.expensive.to_numpy() == 1)
+  train = train.iloc[np.r_[np.arange(len(train)),
+                           rng.choice(positives, 3 * len(positives))]]
+  assert round(train.expensive.mean(), 2) == 0.48
+  diagnosis, domain = _real_diagnosis(_arrow(train), _arrow(serve))
+  assert diagnosis.kind == sm.LABEL_SHIFT, diagnosis.reasons
+  assert not domain.within_class_moved
+
+
+def test_folds_keep_identical_rows_together_and_stay_stratified():
+  rng = np.random.default_rng(2)
+  groups = rng.integers(0, 300, 1000)  # ~3 copies of each row
+  strata = (groups % 2).astype(int)
+  folds = sm._grouped_folds(strata, groups, 3, seed=0)
+  for train, test in folds:
+    assert not set(groups[train]) & set(groups[test])
+    assert abs(strata[test].mean() - strata.mean()) < 0.05
+    assert abs(len(test) - 1000 / 3) < 30
+  assert sorted(np.concatenate([t for _, t in folds])) == list(range(1000))
+  assert sm._effective_n(np.arange(10)) == 10
+  assert sm._effective_n(np.repeat(np.arange(5), 2)) == 5
+
+
+def test_rows_many_rows_share_are_split_like_distinct_rows():
+  """A value the data takes often (a category of 300 rows) is learned from
+  its copies, not hidden from the training folds; a row seen 3 times is."""
+  x = np.r_[np.zeros(300), np.arange(1, 101).repeat(3)].reshape(-1, 1)
+  groups = sm._row_groups(x)
+  assert len(set(groups[:300])) == 300
+  assert len(set(groups[300:])) == 100

@@ -9,7 +9,14 @@ feature's maximum, for the whole span:
 
 - ``EVENT_TIME_AGE_HOURS``: hours from the newest event to the end of the
   span's window (or to the run's start, when that is earlier or the span names
-  no period); ``EVENT_TIME_STALE`` above ``max_age_hours``;
+  no period; a run date without a window: the end of that UTC day, when
+  earlier than the start); ``EVENT_TIME_STALE`` above the age limit. The
+  limit applies when the run has a date (a span naming a period, or the
+  scheduler's ``run_date``: ``dated_max_age_hours``) or when the user set
+  ``max_age_hours`` (then always, at that limit). Otherwise nothing says
+  how fresh the data should be (last year's data checked ad hoc, a
+  backfill): the age is measured without a limit and, when it is past
+  ``dated_max_age_hours``, reported as an INFO row (``EVENT_TIME_AGE``);
 - ``EVENT_TIME_OUTSIDE_WINDOW_SHARE``: share of event times before or after
   the window; ``EVENT_TIME_OUTSIDE_WINDOW`` above
   ``max_outside_window_share`` (only when the span names a period);
@@ -35,6 +42,8 @@ CHECK = 'event_time'
 AGE = 'EVENT_TIME_AGE_HOURS'
 OUTSIDE = 'EVENT_TIME_OUTSIDE_WINDOW_SHARE'
 FUTURE = 'EVENT_TIME_FUTURE_SHARE'
+# The age of undated data past the dated limit: said, not judged.
+AGE_INFO = 'EVENT_TIME_AGE'
 ANOMALY_TYPES = {
     AGE: 'EVENT_TIME_STALE',
     OUTSIDE: 'EVENT_TIME_OUTSIDE_WINDOW',
@@ -116,17 +125,8 @@ def check(stats: statistics_pb2.DatasetFeatureStatisticsList,
 
   newest = _newest(feature, kind)
   if newest is not None:
-    if has_window and window_end <= now:
-      reference, where = window_end, f'the end of span {span}'
-    else:
-      reference, where = now, f'the run\'s start {_when(now)}'
-    age = (reference - newest) / _HOUR_US
-    limit = settings['max_age_hours']
-    found.add(
-        event_feature, AGE, age, limit, age > limit, ANOMALY_TYPES[AGE],
-        severity,
-        f'newest event {_when(newest)} is {age:.1f} h before {where} (max '
-        f'{limit:g} h)')
+    _age(found, event_feature, newest, now, span if has_window else None,
+         window_end, settings)
 
   if rows and has_window:
     before = counted.get(feature_meta.EVENT_BEFORE, 0.0)
@@ -156,6 +156,39 @@ def check(stats: statistics_pb2.DatasetFeatureStatisticsList,
   return found.rows()
 
 
+def _age(found: findings.Findings, event_feature: str, newest: float,
+         now: float, span: Optional[str], window_end: Optional[float],
+         settings: Mapping[str, Any]) -> None:
+  """The freshness row: against a limit when the run has a date or the
+  user set one, else measured only (INFO past the dated limit)."""
+  run_date = settings.get('run_date')
+  day_end = None if run_date is None else _micros(dt.datetime.combine(
+      run_date + dt.timedelta(days=1), dt.time(), dt.timezone.utc))
+  if span is not None and window_end <= now:
+    reference, where = window_end, f'the end of span {span}'
+  elif span is None and day_end is not None and day_end <= now:
+    reference, where = day_end, f'the end of run date {run_date:%Y-%m-%d}'
+  else:
+    reference, where = now, f'the run\'s start {_when(now)}'
+  age = (reference - newest) / _HOUR_US
+  said = f'newest event {_when(newest)} is {age:.1f} h before {where}'
+  limit = settings.get('max_age_hours')
+  if limit is None and (span is not None or run_date is not None):
+    limit = settings['dated_max_age_hours']
+  if limit is not None:
+    found.add(event_feature, AGE, age, limit, age > limit, ANOMALY_TYPES[AGE],
+              settings['severity'], f'{said} (max {limit:g} h)')
+    return
+  dated = settings['dated_max_age_hours']
+  why = ('not checked against an age limit: the run has no date (span names '
+         'no day, month or year; no run_date) and event_time.max_age_hours '
+         'is not set')
+  found.measure(event_feature, AGE, age, None, note=why)
+  if age > dated:
+    found.flag(event_feature, AGE, age, None, AGE_INFO, 'INFO',
+               f'{said}; {why} (a dated run would allow {dated:g} h)')
+
+
 def _window_name(start_us: float, end_us: float) -> str:
   """The period a window covers, as its span is named: a day, month or year."""
   start = feature_meta.as_time(arrow_types.TIMESTAMP, start_us)
@@ -168,14 +201,25 @@ def _window_name(start_us: float, end_us: float) -> str:
 
 
 def notes(stats: statistics_pb2.DatasetFeatureStatisticsList,
-          event_feature: str) -> List[str]:
+          event_feature: str,
+          settings: Optional[Mapping[str, Any]] = None) -> List[str]:
   """One line for the summary and the report: what the check looked at."""
   counted = feature_meta.numbers(_feature(stats, event_feature))
   start = counted.get(feature_meta.WINDOW_START)
   end = counted.get(feature_meta.WINDOW_END)
   if start is None or end is None:
+    settings = settings or {}
+    if settings.get('max_age_hours') is not None:
+      freshness = (f'freshness checked at the run\'s start (max '
+                   f'{settings["max_age_hours"]:g} h)')
+    elif settings.get('run_date') is not None:
+      freshness = (f'freshness checked for run date '
+                   f'{settings["run_date"]:%Y-%m-%d} (max '
+                   f'{settings["dated_max_age_hours"]:g} h)')
+    else:
+      freshness = ('freshness not checked (no run_date, no '
+                   'event_time.max_age_hours): the age is reported only')
     return [f'event_time: {event_feature}; the span names no period (a date, '
-            f'month or year): rows outside a window not counted, freshness '
-            f'measured at the run\'s start']
+            f'month or year): rows outside a window not counted, {freshness}']
   return [f'event_time: {event_feature} against the window of span '
           f'{_window_name(start, end)} [{_when(start)}, {_when(end)})']

@@ -19,6 +19,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from transforms import arrow_types
 from transforms import feature_meta
+from transforms.checks import change_words
 from transforms.checks import metrics
 from transforms import statistics
 from transforms.errors import UserError
@@ -380,11 +381,14 @@ def not_compared_rows(stats, baseline, plan: ComparisonPlan,
 
 def compare(kind: str, stats, baseline, schema: schema_pb2.Schema,
             environment: str, spec: ComparisonSpec, where: Mapping[str, str],
-            redact: 'Redactor', schema_version: Optional[int]):
+            redact: 'Redactor', schema_version: Optional[int],
+            privacy: Optional[statistics.PrivacySpec] = None):
   """One drift or skew comparison, whole span and slices.
 
   Returns (TFDV's anomalies proto, anomaly rows, measurement rows): every
   distance measured, by TFDV or here, and a row for what was not compared.
+  Rows with a distance also say the change in the feature's units
+  (change_words; values named under ``privacy``, none without it).
   """
   plan = plan_comparisons(schema, stats, baseline, spec, kind)
   with_thresholds = with_comparators(schema, plan, kind)
@@ -396,6 +400,8 @@ def compare(kind: str, stats, baseline, schema: schema_pb2.Schema,
   measurements = measurement_rows(found, kind, where)
   own_rows, own_measurements = own_metric_rows(
       stats, baseline, plan, spec, kind, where, schema_version)
+  change_words.annotate(stats, baseline, rows + own_rows,
+                        measurements + own_measurements, privacy)
   return found, rows + own_rows, (
       measurements + own_measurements +
       not_compared_rows(stats, baseline, plan, spec, kind, where))
