@@ -208,8 +208,8 @@ _MEASUREMENT_KEYS = ('slice', 'feature', 'check', 'metric', 'value',
                      'baseline_span', 'note')
 
 
-def _check_results(span: artifacts.SpanArtifacts, stats, salt: str
-                   ) -> Tuple[str, List[Dict], List[Dict]]:
+def _check_results(span: artifacts.SpanArtifacts, stats, salt: str,
+                   ran: Dict[str, Any]) -> Tuple[str, List[Dict], List[Dict]]:
   """(where from, anomaly rows, measurement rows) of the span's checks."""
   data = span.load_bytes(artifacts.CHECKS_FILE)
   if data is not None:
@@ -230,7 +230,11 @@ def _check_results(span: artifacts.SpanArtifacts, stats, salt: str
       found.ParseFromString(f.read())
     anomalies += validation.anomaly_rows(found, kind, redact, None)
     if kind in ('drift', 'skew'):
-      measurements += validation.measurement_rows(found, kind, {})
+      # The protos do not name the baseline; its split is the run's.
+      split = (span.split if kind == 'drift' else
+               (ran.get('skew') or {}).get('baseline_split'))
+      measurements += validation.measurement_rows(found, kind,
+                                                  {'split': split})
   return FROM_PROTOS, anomalies, measurements
 
 
@@ -250,16 +254,17 @@ def summarize(root: str, stored: StoredSpan, site_privacy, pii_spec
   for row in statistics.feature_rows(stats, privacy):
     features.setdefault(row['slice'], {})[row['feature']] = feature_summary(
         row)
-  source, anomalies, measurements = _check_results(span, stats, privacy.salt)
   run = stored.run
-  by_check: Dict[str, Dict[str, int]] = {}
-  for a in anomalies:
-    sev = by_check.setdefault(a['check'], {})
-    sev[a['severity']] = sev.get(a['severity'], 0) + 1
   try:
     ran = json.loads(run.get('config') or '{}')
   except (TypeError, ValueError):
     ran = {}
+  source, anomalies, measurements = _check_results(span, stats, privacy.salt,
+                                                   ran)
+  by_check: Dict[str, Dict[str, int]] = {}
+  for a in anomalies:
+    sev = by_check.setdefault(a['check'], {})
+    sev[a['severity']] = sev.get(a['severity'], 0) + 1
   return {
       'summary_version': SUMMARY_VERSION,
       'split': stored.split, 'span': stored.span,

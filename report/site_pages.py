@@ -145,6 +145,23 @@ def _spark(points, label, **kw) -> str:
                           height=CHART_HEIGHT, **kw)
 
 
+def _range(points) -> str:
+  """'low – high' of a series' values, for a chart's caption."""
+  values = [v for _, v in points if v is not None and math.isfinite(v)]
+  if not values:
+    return ''
+  return f'{_num(min(values))} – {_num(max(values))}'
+
+
+def _series_chart(title: str, points, label: str, note: str = '',
+                  **kw) -> str:
+  """A chart of a series captioned with its range (the line is scaled to
+  it, so a flat series must not look like a swing)."""
+  span = _range(points)
+  return _chart(title, _spark(points, label, **kw),
+                '; '.join(x for x in (span and f'range {span}', note) if x))
+
+
 # ----------------------------------------------------------------------------
 # Index
 
@@ -200,17 +217,16 @@ def dataset_page(dataset: str, splits: Dict[str, List[Dict[str, Any]]],
                 f'<h2>split {_e(split)}: {len(spans)} spans '
                 f'({_e(spans[0]["span"])} to {_e(spans[-1]["span"])})</h2>')
     flagged = [s['span'] for s in spans if s['status'] == 'blocking']
-    body.append('<div class="charts">' + _chart(
-        'rows per span', _spark([(s['span'], s['num_examples'])
-                                 for s in spans], f'{split}: rows per span',
-                                marked=flagged)) + _chart(
-        'malformed rows per span', _spark(
-            [(s['span'], s['num_malformed']) for s in spans],
-            f'{split}: malformed rows per span')) + _chart(
-        'anomalies per span', _spark(
-            [(s['span'], _total(s['anomaly_counts'])) for s in spans
-             if s['job'] == 'validate'], f'{split}: anomalies per span',
-            marked=flagged), 'red: blocking') + '</div>')
+    body.append('<div class="charts">' + _series_chart(
+        'rows per span', [(s['span'], s['num_examples']) for s in spans],
+        f'{split}: rows per span', marked=flagged) + _series_chart(
+        'malformed rows per span',
+        [(s['span'], s['num_malformed']) for s in spans],
+        f'{split}: malformed rows per span') + _series_chart(
+        'anomalies per span', [(s['span'], _total(s['anomaly_counts']))
+                               for s in spans if s['job'] == 'validate'],
+        f'{split}: anomalies per span', 'red: blocking', marked=flagged) +
+        '</div>')
     body.append('<table class="timeline"><thead><tr><th>span</th>'
                 '<th>status</th><th>rows</th><th>malformed</th>'
                 '<th>anomalies by check and severity</th><th>schema</th>'
@@ -362,20 +378,19 @@ def feature_timeline(dataset: str, split: str, feature: str,
       lambda s: _get(s, slice_name, feature, 'missing_rate'))
   if slice_name:  # the history check looks at whole spans only
     mean_band, missing_band = {}, {}
-  charts = [_chart('rows present', _spark(series('present'),
-                                          f'{feature}: rows present')),
-            _chart('missing rate', _spark(
-                series('missing_rate'), f'{feature}: missing rate',
-                band=missing_band),
-                'band: the history check\'s expected range' if missing_band
-                else '')]
+  charts = [_series_chart('rows present', series('present'),
+                          f'{feature}: rows present'),
+            _series_chart('missing rate', series('missing_rate'),
+                          f'{feature}: missing rate',
+                          'band: the history check\'s expected range'
+                          if missing_band else '', band=missing_band)]
   numeric = any(f.get('mean') is not None for _, f in present)
   if numeric:
-    charts.append(_chart('mean', _spark(
-        series('mean'), f'{feature}: mean', band={
+    charts.append(_series_chart(
+        'mean', series('mean'), f'{feature}: mean',
+        'band: 10th to 90th percentile', band={
             span: (f['q10'], f['q90']) for span, f in by_span.items()
-            if f.get('q10') is not None and f.get('q90') is not None}),
-        'band: 10th to 90th percentile'))
+            if f.get('q10') is not None and f.get('q90') is not None}))
     if mean_band:
       charts.append(_chart('mean against the history check\'s expected range',
                            _spark(series('mean'), f'{feature}: mean vs '
@@ -383,8 +398,8 @@ def feature_timeline(dataset: str, split: str, feature: str,
                            'band: median ± k × robust spread of the '
                            'earlier window'))
   if any(f.get('unique') is not None for _, f in present):
-    charts.append(_chart('distinct values', _spark(
-        series('unique'), f'{feature}: distinct values')))
+    charts.append(_series_chart('distinct values', series('unique'),
+                                f'{feature}: distinct values'))
     latest_top = [v for v, _ in (present[-1][1].get('top') or [])][:layout.top_value_charts]
     for value in latest_top:
       charts.append(_chart(f'share of {value[:40]}', _spark(
@@ -468,7 +483,9 @@ def _checks_section(spans, feature, measured) -> str:
                    threshold=thresholds[-1] if thresholds else None,
                    marked=over)
     text = (f'{len(measured)} span(s) measured, {len(over)} over threshold'
-            + (f', threshold {_num(thresholds[-1])}' if thresholds else ''))
+            + (f', threshold {_num(thresholds[-1])}' if thresholds else '')
+            + (f', range {_range([(s, m["value"]) for s, m in measured])}'
+               if measured else ''))
     if chart:
       out.append(_chart(what, chart, text))
     elif not measured:

@@ -202,3 +202,31 @@ def test_site_in_headless_chromium(store, tmp_path):
     assert page.errors == []
   finally:
     page.close()
+
+
+def test_older_runs_and_failed_runs_are_said_not_skipped(store, tmp_path):
+  """A span validated before checks.json existed is drawn from TFDV's
+  anomaly protos (and says so); a span holding a dead run's scratch folder
+  shows as failed."""
+  root = tmp_path / 'store'
+  shutil.copytree(store, root)
+  span = root / 'nlsy_wages' / 'split=train' / 'span=1987'
+  (span / 'checks.json').unlink()
+  scratch = root / 'nlsy_wages' / 'split=train' / 'span=1988' / '.tmp-r1'
+  scratch.mkdir(parents=True)
+  (scratch / 'stats.pb').write_bytes(b'')
+  cfg = make_cfg('site', [f'store.root={root}', 'site.full=true'])
+  assert site_job.run(cfg) == EXIT_OK
+  page = (root / 'site' / 'nlsy_wages' / 'index.html').read_text()
+  tr = re.search(r'<tr data-span="1987"[^>]*>(.*?)</tr>', page, re.S).group(1)
+  assert 'TFDV protos: schema, drift and skew only' in tr
+  assert '1988: run r1 left its scratch folder' in page
+  index = (root / 'site' / 'index.html').read_text()
+  assert 'failed (1988)' in index
+  # TFDV's drift proto of 1987 holds no distance of exper (the project's
+  # own L-infinity found the drift): 1987 gets no point, not a zero.
+  exper = (root / 'site' / 'nlsy_wages' / 'train' / 'features' /
+           'exper.html').read_text()
+  figure = re.search(r'<figcaption>drift: L_INFTY \(against train\)'
+                     r'</figcaption>(.*?)</figure>', exper, re.S).group(1)
+  assert '1986: 0.2' in figure and '1987' not in figure
