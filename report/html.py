@@ -272,16 +272,19 @@ def sparkline(points: Sequence[Tuple[str, float]], label: str,
   xy = [(pad + i * step, y(v)) for i, (_, v) in enumerate(points)]
   parts = []
   banded = [(x, band[s]) for (x, _), (s, _) in zip(xy, points) if s in band]
+  band_data = ','.join(f'{_e(s)} {band[s][0]:.10g} {band[s][1]:.10g}'
+                       for s, _ in points if s in band)
   if len(banded) >= 2:
     outline = ([f'{x:.1f},{y(b[1]):.1f}' for x, b in banded] +
                [f'{x:.1f},{y(b[0]):.1f}' for x, b in reversed(banded)])
     parts.append(f'<polygon class="band" fill="{_BLUE}" fill-opacity="0.15" '
-                 f'stroke="none" points="{" ".join(outline)}"/>')
+                 f'stroke="none" data-band="{band_data}" '
+                 f'points="{" ".join(outline)}"/>')
   for x, (low, high) in banded[:1] if len(banded) == 1 else ():
     # One span with a band: drawn as a range bar there.
     parts.append(f'<rect class="band" x="{x - 4:.1f}" y="{y(high):.1f}" '
                  f'width="8" height="{max(y(low) - y(high), 1):.1f}" '
-                 f'fill="{_BLUE}" fill-opacity="0.2"/>')
+                 f'fill="{_BLUE}" fill-opacity="0.2" data-band="{band_data}"/>')
   # Every value, once, for readers and tools: "span value,span value".
   data = ','.join(f'{_e(s)} {v:.10g}' for s, v in points)
   parts.append(f'<polyline fill="none" stroke="{_BLUE}" stroke-width="2" '

@@ -35,7 +35,9 @@ def store(tmp_path_factory):
     assert stats_job.run(make_cfg('stats', [*common, f'span={span}'])) == 0
   assert infer_job.run(make_cfg('infer_schema', [*common, 'span=1984'])) == 0
   for span in ('1986', '1987'):
-    code = validate_job.run(make_cfg('validate', [*common, f'span={span}']))
+    # history.min_spans=2: 1987's history check runs on 1984-1986
+    code = validate_job.run(make_cfg('validate', [
+        *common, f'span={span}', 'history.min_spans=2']))
     assert code == EXIT_BLOCKING
   assert site_job.run(make_cfg('site', [f'store.root={root}'])) == EXIT_OK
   return root
@@ -122,6 +124,18 @@ def test_feature_pages_chart_the_warehouse_numbers(store):
   assert points == {r['span']: pytest.approx(r['value']) for r in drift}
   assert any(r['is_anomaly'] for r in drift)
   assert 'r="3" fill="#dc2626"' in exper  # the drifted spans marked red
+  # the history check's expected range: the robust z the check wrote is
+  # the distance of the mean from the band's middle in half-widths / k
+  z = _warehouse(store, """SELECT value, threshold FROM drift_skew WHERE
+      "check" = 'history' AND metric = 'ROBUST_Z_MEAN' AND feature = 'wage'
+      AND span = '1987'""")
+  assert len(z) == 1
+  found = re.search(r'aria-label="wage: mean vs history".*?data-band="'
+                    r'(?:[^"]*,)?1987 ([^ ]+) ([^",]+)', wage, re.S)
+  low, high = float(found.group(1)), float(found.group(2))
+  spread = (high - low) / 2 / z[0]['threshold']
+  assert abs(means['1987'] - (low + high) / 2) / spread == pytest.approx(
+      z[0]['value'], rel=1e-6)
   # a slice on demand: its own page, its own numbers
   by_slice = {r['span']: r for r in _warehouse(store, """
       SELECT span, mean FROM feature_stats WHERE feature = 'wage'
