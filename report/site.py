@@ -28,6 +28,7 @@ from report import site_data
 from report import site_pages
 from report.site_pages import Layout  # noqa: F401  (the spec's type)
 from transforms import statistics
+from transforms.errors import UserError
 from transforms.io import artifacts
 from transforms.io import span_order
 
@@ -144,6 +145,11 @@ def _build_dataset(spec: SiteSpec, dataset: str, result: BuildResult
     state = {}
   known: Dict[str, str] = state.get('spans') or {}
   stored, problems = site_data.stored_spans(spec.root, dataset)
+  if not stored and not problems:
+    have = site_data.datasets(spec.root)
+    raise UserError(f'dataset.name={dataset!r}: no spans in the store '
+                    f'{spec.root} (datasets there: '
+                    f'{", ".join(have[:10]) or "none"})')
   by_split: Dict[str, List[Dict[str, Any]]] = {}
   changed_splits = set()
   for s in stored:

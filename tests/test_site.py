@@ -18,6 +18,7 @@ from conftest import make_cfg, warehouse_rows
 from report import site
 from settings import job as job_settings
 from transforms import statistics
+from transforms.errors import UserError
 
 PRIVACY = ['privacy.hashed_features=[occupation]',
            'privacy.min_value_count=60']
@@ -216,6 +217,14 @@ def test_site_in_headless_chromium(store, tmp_path):
     assert page.errors == []
   finally:
     page.close()
+
+
+def test_an_unknown_dataset_is_one_line(store):
+  with pytest.raises(UserError) as e:
+    site_job.run(make_cfg('site', [f'store.root={store}',
+                                   'dataset.name=nope']))
+  assert str(e.value) == (f"dataset.name='nope': no spans in the store "
+                          f"{store} (datasets there: nlsy_wages)")
 
 
 def test_older_runs_and_failed_runs_are_said_not_skipped(store, tmp_path):
