@@ -253,3 +253,33 @@ def test_older_runs_and_failed_runs_are_said_not_skipped(store, tmp_path):
   figure = re.search(r'<figcaption>drift: L_INFTY \(against train\)'
                      r'</figcaption>(.*?)</figure>', exper, re.S).group(1)
   assert '1986: 0.2' in figure and '1987' not in figure
+
+
+def test_site_on_gcs(store, request, monkeypatch):
+  """The same site over a gs:// store (a Cloud Storage emulator), with
+  relative links to the reports that hold in the bucket."""
+  try:
+    emulator = request.getfixturevalue('gcs_emulator')
+  except pytest.FixtureLookupError:
+    pytest.skip('needs the gcs_emulator fixture (tests/conftest.py of the '
+                'gs:// work)')
+  from transforms.io import gcs  # pylint: disable=g-import-not-at-top
+  for key, value in emulator.env.items():
+    monkeypatch.setenv(key, value)
+  assert gcs.skip_credentials_for_emulator()
+  bucket = emulator.bucket('site')
+  for path in store.rglob('*'):
+    relative = path.relative_to(store).as_posix()
+    if path.is_file() and not relative.startswith(('site/', 'warehouse')):
+      emulator.upload(bucket, f'store/{relative}', path.read_bytes())
+  assert site_job.run(make_cfg('site', [f'store.root=gs://{bucket}/store'])
+                      ) == EXIT_OK
+  local = _read(store, 'nlsy_wages/index.html')
+  remote = emulator.download(bucket, 'store/site/nlsy_wages/index.html'
+                             ).decode('utf-8')
+  assert _points(remote, 'train: rows per span') == _points(
+      local, 'train: rows per span')
+  assert ('href="../../nlsy_wages/split=train/span=1987/report.html"'
+          in remote)
+  index = emulator.download(bucket, 'store/site/index.html').decode('utf-8')
+  assert 'data-dataset="nlsy_wages" data-split="train"' in index
