@@ -13,6 +13,7 @@ at or above ``fail_on``.
 
 import dataclasses
 import functools
+import json
 from typing import Dict, List, Optional
 
 import hydra
@@ -284,6 +285,13 @@ def finish(settings: job_settings.JobSettings,
         shift_charts=result.shift_charts))
     extra[artifacts.REPORT_FILE] = span_stats.write_scratch(
         span, artifacts.REPORT_FILE, page.encode('utf-8'))
+    # The rows again, next to the statistics: the site (beam_jobs/site.py)
+    # reads the store only, so it draws the same with either sink.
+    extra[artifacts.CHECKS_FILE] = span_stats.write_scratch(
+        span, artifacts.CHECKS_FILE, json.dumps({
+            'run_id': run_row['run_id'], 'anomalies': result.anomalies,
+            'measurements': result.measurements}, sort_keys=True,
+            default=str).encode('utf-8'))
     span_stats.commit(span, run_row, extra)
   except BaseException:
     span_stats.discard(span)

@@ -26,7 +26,8 @@ import datetime as dt
 import html
 import json
 import math
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import (Any, Callable, Collection, Dict, List, Optional,
+                    Sequence, Tuple)
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
@@ -246,13 +247,24 @@ def bucket_rates(table: Sequence[Tuple[str, float, float, float, float]],
 
 
 def sparkline(points: Sequence[Tuple[str, float]], label: str,
-              threshold: Optional[float] = None, highlight: str = '') -> str:
-  """A value over spans; the current span highlighted, a threshold dashed."""
+              threshold: Optional[float] = None, highlight: str = '', *,
+              width: int = 240, height: int = 70,
+              band: Optional[Dict[str, Tuple[float, float]]] = None,
+              marked: Collection[str] = ()) -> str:
+  """A value over spans; the current span highlighted, a threshold dashed.
+
+  ``band`` ({span: (low, high)}) shades a range around the line (a quantile
+  band, an expected range); spans in ``marked`` are drawn red (anomalies).
+  The line carries every span and value (``data-points``); each drawn point
+  its own (``data-span``, ``data-value``), said on hover."""
   points = [(s, v) for s, v in points if v is not None and math.isfinite(v)]
   if len(points) < 2:
     return ''
-  width, height, pad = 240, 70, 14
+  pad = 14
+  band = {s: b for s, b in (band or {}).items()
+          if all(x is not None and math.isfinite(x) for x in b)}
   values = [v for _, v in points] + ([threshold] if threshold else [])
+  values += [x for s, _ in points for x in band.get(s, ())]
   lo, hi = min(values), max(values)
   rng = (hi - lo) or abs(hi) or 1.0
   step = (width - 2 * pad) / (len(points) - 1)
@@ -261,16 +273,44 @@ def sparkline(points: Sequence[Tuple[str, float]], label: str,
     return height - pad - (v - lo) / rng * (height - 2 * pad)
 
   xy = [(pad + i * step, y(v)) for i, (_, v) in enumerate(points)]
-  parts = [f'<polyline fill="none" stroke="{_BLUE}" stroke-width="2" '
-           f'points="{" ".join(f"{x:.1f},{yy:.1f}" for x, yy in xy)}"/>']
+  parts = []
+  banded = [(x, band[s]) for (x, _), (s, _) in zip(xy, points) if s in band]
+  band_data = ','.join(f'{_e(s)} {band[s][0]:.10g} {band[s][1]:.10g}'
+                       for s, _ in points if s in band)
+  if len(banded) >= 2:
+    outline = ([f'{x:.1f},{y(b[1]):.1f}' for x, b in banded] +
+               [f'{x:.1f},{y(b[0]):.1f}' for x, b in reversed(banded)])
+    parts.append(f'<polygon class="band" fill="{_BLUE}" fill-opacity="0.15" '
+                 f'stroke="none" data-band="{band_data}" '
+                 f'points="{" ".join(outline)}"/>')
+  for x, (low, high) in banded[:1] if len(banded) == 1 else ():
+    # One span with a band: drawn as a range bar there.
+    parts.append(f'<rect class="band" x="{x - 4:.1f}" y="{y(high):.1f}" '
+                 f'width="8" height="{max(y(low) - y(high), 1):.1f}" '
+                 f'fill="{_BLUE}" fill-opacity="0.2" data-band="{band_data}"/>')
+  # Every value, once, for readers and tools: "span value,span value".
+  data = ','.join(f'{_e(s)} {v:.10g}' for s, v in points)
+  parts.append(f'<polyline fill="none" stroke="{_BLUE}" stroke-width="2" '
+               f'data-points="{data}" '
+               f'points="{" ".join(f"{x:.1f},{yy:.1f}" for x, yy in xy)}"/>')
   if threshold:
     parts.append(f'<line x1="{pad}" x2="{width - pad}" y1="{y(threshold):.1f}"'
                  f' y2="{y(threshold):.1f}" stroke="{_RED}" '
                  f'stroke-dasharray="4,3"/>')
-  for (x, yy), (span, v) in zip(xy, points):
-    color = _RED if span == highlight else _BLUE
-    parts.append(f'<circle cx="{x:.1f}" cy="{yy:.1f}" r="3" fill="{color}">'
-                 f'<title>{_e(span)}: {_num(v)}</title></circle>')
+  marked = set(marked)
+  # Points closer than 4 px cannot be told apart or hovered: a dense series
+  # draws only its marked, highlighted and last points.
+  dense = step < 4
+  circles = []
+  for i, ((x, yy), (span, v)) in enumerate(zip(xy, points)):
+    flagged = span == highlight or span in marked
+    if dense and not flagged and i != len(points) - 1:
+      continue
+    fill = f' fill="{_RED}"' if flagged else ''
+    circles.append(f'<circle cx="{x:.1f}" cy="{yy:.1f}" r="3"{fill} '
+                   f'data-span="{_e(span)}" data-value="{v:.10g}">'
+                   f'<title>{_e(span)}: {_num(v)}</title></circle>')
+  parts.append(f'<g fill="{_BLUE}">{"".join(circles)}</g>')
   parts.append(f'<text x="{pad}" y="{height - 1}">{_e(points[0][0])}</text>'
                f'<text x="{width - pad}" y="{height - 1}" text-anchor="end">'
                f'{_e(points[-1][0])}</text>'

@@ -3,7 +3,9 @@
 #   1. stats for the training spans 1980-1986 (one Hydra multirun)
 #   2. schema v1 inferred from the 1980 statistics
 #   3. validate 1987 against v1 and the previous span: real drift, exit code 3
-# Results land in ./artifacts (statistics, schemas, the HTML report) and
+#   4. the static site over the store (index, timeline, feature pages)
+# Results land in ./artifacts (statistics, schemas, the HTML report, the
+# site under ./artifacts/site) and
 # ./artifacts/warehouse.duckdb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,5 +62,11 @@ print(con.sql("""
 PY
 
 echo
+echo "== 4. the site over the store: every span, every feature over time"
+$PY -m beam_jobs.site dataset=nlsy_wages
+
+echo
 echo "== The report of the 1987 validation (open it in a browser):"
 echo "   $(pwd)/artifacts/nlsy_wages/split=train/span=1987/report.html"
+echo "== The site (index of datasets, timelines, feature pages):"
+echo "   $(pwd)/artifacts/site/index.html"

@@ -15,8 +15,10 @@ The object pickles: a run that finishes on a Dataflow worker
 """
 
 import dataclasses
+import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from omegaconf import DictConfig, OmegaConf
 
@@ -100,6 +102,12 @@ class ReportSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class SiteSettings:
+  """site: which datasets, where the pages go, incremental or full."""
+  spec: Any                           # report.site.SiteSpec
+
+
+@dataclasses.dataclass(frozen=True)
 class FeatureSkewSettings:
   """feature_skew: the two sides to join and the thresholds."""
   spec: feature_skew.FeatureSkewSpec
@@ -128,6 +136,7 @@ class JobSettings:
   schema: Optional[SchemaSettings] = None
   report: Optional[ReportSettings] = None
   feature_skew: Optional[FeatureSkewSettings] = None
+  site: Optional[SiteSettings] = None
 
 
 def parse(cfg: DictConfig, job: str) -> JobSettings:
@@ -280,6 +289,38 @@ def _report(cfg: DictConfig, job: str) -> JobSettings:
                              cfg, 'privacy.raw_values_in_results'))))
 
 
+def _site(cfg: DictConfig, job: str) -> JobSettings:
+  from report import site  # pylint: disable=g-import-not-at-top
+  runner = _store_only(cfg, job)
+  root = config.store_root(cfg)
+  # dataset.name left unset: every dataset in the store.
+  every = OmegaConf.is_missing(cfg.dataset, 'name') or (
+      cfg.dataset.name is None)
+  datasets = None if every else [config.folder_name(cfg, 'dataset.name')]
+  output = config.get(cfg, 'site.output', required=False)
+  if output is None:
+    output = FileSystems.join(root, 'site')
+  elif '://' not in str(output):
+    output = os.path.abspath(str(output))
+  return JobSettings(job=job, store_root=root, runner=runner,
+                     site=SiteSettings(spec=site.SiteSpec(
+                         root=root, output=str(output), datasets=datasets,
+                         full=bool(config.get(cfg, 'site.full')),
+                         layout=site.Layout(
+                             table_spans=_at_least(cfg, 'site.table_spans', 1),
+                             top_value_charts=_at_least(
+                                 cfg, 'site.top_value_charts', 0)),
+                         privacy=config.privacy_spec(cfg),
+                         pii=config.pii_spec(cfg))))
+
+
+def _at_least(cfg: DictConfig, key: str, low: int) -> int:
+  value = config.get(cfg, key)
+  if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    raise UserError(f'{key}={value!r}: expected a whole number >= {low}')
+  return value
+
+
 def _feature_skew(cfg: DictConfig, job: str) -> JobSettings:
   runner_settings.no_dry_run(cfg, job)
   sink = config.sink_spec(cfg)
@@ -328,4 +369,5 @@ _PARSERS = {
     'schema': _schema,
     'report': _report,
     'feature_skew': _feature_skew,
+    'site': _site,
 }

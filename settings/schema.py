@@ -318,6 +318,20 @@ class ReportJobSchema(ValidateJobSchema):
 
 
 @dataclasses.dataclass
+class SiteGroup:
+  output: Optional[str] = MISSING
+  full: bool = MISSING
+  table_spans: int = MISSING
+  top_value_charts: int = MISSING
+
+
+@dataclasses.dataclass
+class SiteJobSchema(BaseSchema):
+  """conf/site.yaml"""
+  site: SiteGroup = dataclasses.field(default_factory=SiteGroup)
+
+
+@dataclasses.dataclass
 class InferSchemaGroup:
   note: str = MISSING
   promote: bool = MISSING
@@ -375,6 +389,7 @@ JOBS = {
     'infer_schema': InferSchemaJobSchema,
     'schema': SchemaJobSchema,
     'feature_skew': FeatureSkewJobSchema,
+    'site': SiteJobSchema,
 }
 GROUPS = {
     ('dataset', 'custom'): DatasetSchema,

@@ -6,6 +6,7 @@ One layout, local folder or ``gs://`` alike (through Beam's filesystems)::
       stats.pb          DatasetFeatureStatisticsList (binary proto)
       run.json          the run that produced it (id, time, counts, config)
       dead_letter/      malformed rows of that run, JSON lines (if any)
+      checks.json       a validate run's anomaly and measurement rows
       .tmp-{run_id}/    a run's scratch space; removed when the run ends
 
 A run writes into its scratch folder and copies the results into place only
@@ -33,6 +34,9 @@ PII_FILE = 'pii.json'
 # distribution per feature bucket, and a uniform sample of rows.
 SHIFT_FILE = 'shift.json'
 SAMPLE_FILE = 'sample.parquet'
+# A validate run's anomaly and measurement rows, as written to the warehouse
+# (descriptions redacted): what the site draws, whichever sink the run used.
+CHECKS_FILE = 'checks.json'
 DEAD_LETTER_DIR = 'dead_letter'
 ANOMALIES_DIR = 'anomalies'
 
@@ -103,7 +107,8 @@ class SpanArtifacts:
     """
     _delete_tree(self.dead_letter_dir)
     _delete_tree(_join(self.dir, ANOMALIES_DIR))
-    for name in (REPORT_FILE, PII_FILE, SHIFT_FILE, SAMPLE_FILE):
+    for name in (REPORT_FILE, PII_FILE, SHIFT_FILE, SAMPLE_FILE,
+                 CHECKS_FILE):
       if name not in files and FileSystems.exists(_join(self.dir, name)):
         FileSystems.delete([_join(self.dir, name)])
     for name, source in files.items():
