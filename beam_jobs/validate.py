@@ -25,6 +25,7 @@ from runners import dataflow
 from transforms.checks import event_time
 from transforms.checks import fairness
 from transforms.checks import history
+from transforms.checks import partition_keys
 from runners import in_pipeline
 from transforms.checks import pii
 from report import html as report
@@ -123,24 +124,33 @@ def check(settings: job_settings.JobSettings,
   redact = validation.Redactor(
       privacy.salt, allow_raw,
       [stats] + [b[1] for b in baselines.values()], schema)
+  feature_rows = statistics.feature_rows(stats, privacy)
+  feature_history = sink.read_rows('feature_stats', key['dataset'],
+                                   key['split'])
+  keys = _partition_keys(checks.history, feature_rows, feature_history,
+                         key['span'])
   found = validation.check_schema(stats, schema, env)
   protos['schema'] = found.SerializeToString()
-  rows = validation.anomaly_rows(found, 'schema', redact, version.version)
+  rows, folded = partition_keys.fold_schema_rows(
+      validation.anomaly_rows(found, 'schema', redact, version.version), keys)
+  rows += partition_keys.rows(keys, folded, allow_raw)
+  set_aside = {name: (f'partition key: one value per span, a new one in '
+                      f'every span (see the {partition_keys.CHECK} row)')
+               for name in keys}
   measurements = []
   for kind, (where, baseline) in baselines.items():
     found, kind_rows, kind_measurements = validation.compare(
         kind, stats, baseline, schema, env, getattr(checks, kind), where,
-        redact, version.version)
+        redact, version.version, set_aside)
     protos[kind] = found.SerializeToString()
     rows += kind_rows
     measurements += kind_measurements
     notes.append(f'{kind}: compared with {where["split"]} span '
                  f'{where["span"]}')
-  feature_rows = statistics.feature_rows(stats, privacy)
+  if keys:
+    notes.append(f'partition keys (not compared): {", ".join(sorted(keys))}')
   found_rows, found_measurements = history.check(
-      feature_rows,
-      sink.read_rows('feature_stats', key['dataset'], key['split']),
-      key['span'], checks.history)
+      feature_rows, feature_history, key['span'], checks.history, keys)
   rows += found_rows
   measurements += found_measurements
   pii_spec = stats_pass.pii
@@ -171,7 +181,7 @@ def check(settings: job_settings.JobSettings,
   if shift_spec.enabled:
     for kind, (where, _) in baselines.items():
       found_rows, found_measurements, charts, shift_notes = check_shift(
-          stats_pass, span, kind, where)
+          stats_pass, span, kind, where, exclude=keys)
       rows += found_rows
       measurements += found_measurements
       notes += shift_notes
@@ -185,11 +195,23 @@ def check(settings: job_settings.JobSettings,
                     feature_rows, shift_charts)
 
 
+def _partition_keys(spec: history.HistorySpec, feature_rows: List[dict],
+                    feature_history: List[dict], span: str) -> Dict[str, object]:
+  """{feature: partition_keys.PartitionKey} of the span (none when the
+  history check or its partition keys are turned off)."""
+  if not (spec.enabled and spec.partition_keys):
+    return {}
+  return partition_keys.recognize(feature_rows, feature_history, span,
+                                  spec.window, spec.partition_key_min_spans)
+
+
 def check_shift(stats_pass: span_stats.PassSpec,
                 span: span_stats.SpanStatistics, kind: str,
-                where: Dict[str, str]):
+                where: Dict[str, str], exclude=()):
   """The shift check of the span against one baseline (shift.check):
-  (anomaly rows, measurement rows, shift.Charts or None, notes)."""
+  (anomaly rows, measurement rows, shift.Charts or None, notes).
+  ``exclude``: features left out of the models (partition keys, whose
+  value alone tells the spans apart)."""
   spec = stats_pass.shift
   store = artifacts.SpanArtifacts(stats_pass.store_root, span.key['dataset'],
                                   where['split'], where['span'])
@@ -198,7 +220,8 @@ def check_shift(stats_pass: span_stats.PassSpec,
   base_sample = None if data is None else shift_stats.read_table(data)
   label = stats_pass.label
   features = [f for f in shift.model_features(span.sample, label, spec)
-              if base_sample is not None and f in base_sample.column_names]
+              if base_sample is not None and f in base_sample.column_names
+              and f not in exclude]
   anomalies, measurements, result, notes = shift.check(
       kind, where, label, span.shift_buckets, base_buckets, span.sample,
       base_sample, features, spec)
