@@ -139,9 +139,17 @@ def check(settings: job_settings.JobSettings,
                for name in keys}
   measurements = []
   for kind, (where, baseline) in baselines.items():
+    kind_aside = set_aside
+    if kind == 'skew' and keys:
+      # Against training data, only a key the training spans show too.
+      shown = _partition_keys(
+          checks.history, feature_rows,
+          sink.read_rows('feature_stats', key['dataset'], where['split']),
+          key['span'], same_span=True)
+      kind_aside = {k: v for k, v in set_aside.items() if k in shown}
     found, kind_rows, kind_measurements = validation.compare(
         kind, stats, baseline, schema, env, getattr(checks, kind), where,
-        redact, version.version, set_aside)
+        redact, version.version, kind_aside)
     protos[kind] = found.SerializeToString()
     rows += kind_rows
     measurements += kind_measurements
@@ -196,13 +204,18 @@ def check(settings: job_settings.JobSettings,
 
 
 def _partition_keys(spec: history.HistorySpec, feature_rows: List[dict],
-                    feature_history: List[dict], span: str) -> Dict[str, object]:
+                    feature_history: List[dict], span: str,
+                    same_span: bool = False) -> Dict[str, object]:
   """{feature: partition_keys.PartitionKey} of the span (none when the
-  history check or its partition keys are turned off)."""
+  history check or its partition keys are turned off). ``same_span``:
+  ``feature_history`` is another split's (skew's training data), where the
+  history alone must show a key."""
   if not (spec.enabled and spec.partition_keys):
     return {}
-  return partition_keys.recognize(feature_rows, feature_history, span,
-                                  spec.window, spec.partition_key_min_spans)
+  return partition_keys.recognize(
+      feature_rows, feature_history, span, spec.window,
+      spec.partition_key_min_spans, by_span_name=not same_span,
+      same_span=same_span)
 
 
 def check_shift(stats_pass: span_stats.PassSpec,

@@ -105,6 +105,16 @@ def test_day_is_a_partition_key_and_a_changed_month_is_not(flights):
       dict(r, span='batch-a') for r in one], 'batch-b', window=8, min_spans=2)
   assert keys == {}
 
+  # Skew: the training split's history must show the key itself.
+  one_train = [dict(r, span='2013-01-01') for r in one]
+  assert partition_keys.recognize(
+      _rows(july, _span(8)), one_train, _span(8), window=8, min_spans=2,
+      by_span_name=False, same_span=True) == {}
+  keys = partition_keys.recognize(
+      _rows(_day(flights, 8), _span(8)), history_rows, _span(8), window=8,
+      min_spans=2, by_span_name=False, same_span=True)
+  assert set(keys) == {'day'}
+
   # A date written as text, one per span, is a key by the history alone.
   dated = [r for d in range(1, 4) for r in _rows(
       _day(flights, d).assign(date=_span(d)), f'run{d}')]

@@ -22,6 +22,11 @@ split, the last ``history.window`` earlier spans):
 
 A constant that the history held fixed (``month`` 1 in every training span,
 7 now) is not a key: it keeps being compared and its change is flagged.
+Skew compares a serving span with training data, so there a key is set
+aside only when the training split's own history shows it too (at least
+``partition_key_min_spans`` training spans, each its own value, none equal
+to this span's): one training span with ``month`` 1 and a serving span with
+7 is a skew.
 
 Recognized keys are reported once per run, as an INFO row of check
 ``partition_key`` that says why; they are not compared as drift or skew
@@ -138,15 +143,19 @@ def _named_by(value: Any, span: str, kind: Optional[str]) -> bool:
 
 def recognize(current: Sequence[Mapping[str, Any]],
               history: Sequence[Mapping[str, Any]], span: str,
-              window: int, min_spans: int) -> Dict[str, PartitionKey]:
+              window: int, min_spans: int, by_span_name: bool = True,
+              same_span: bool = False) -> Dict[str, PartitionKey]:
   """{feature: PartitionKey} of this span's whole-span features.
 
   ``current`` are this run's ``feature_stats`` rows; ``history`` the rows of
   the same dataset and split (other spans); ``window`` earlier spans are
-  looked at.
+  looked at (``same_span``: the span of the same name too, for another
+  split's history). ``by_span_name`` False: only ``min_spans`` earlier
+  spans show a key.
   """
   earlier = sorted({str(r['span']) for r in history
-                    if str(r['span']) < str(span)})[-window:]
+                    if str(r['span']) < str(span) or (
+                        same_span and str(r['span']) == str(span))})[-window:]
   if not earlier:
     return {}
   past: Dict[str, Dict[str, Mapping[str, Any]]] = {}
@@ -170,8 +179,9 @@ def recognize(current: Sequence[Mapping[str, Any]],
     values = [v for _, v in seen] + [value]
     if len(set(map(repr, values))) != len(values):
       continue  # the history held a value fixed (or repeated one)
-    by_name = all(_named_by(v, s, kind) for s, v in seen) and _named_by(
-        value, span, kind)
+    by_name = by_span_name and all(
+        _named_by(v, s, kind) for s, v in seen) and _named_by(value, span,
+                                                              kind)
     if len(seen) >= min_spans or by_name:
       keys[name] = PartitionKey(name, value, tuple(seen),
                                 by_name and len(seen) < min_spans)
