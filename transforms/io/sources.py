@@ -164,8 +164,10 @@ def declared_schema(spec: DatasetSpec) -> pa.Schema:
 def infer_schema(spec: DatasetSpec, first_path: str) -> pa.Schema:
   """Infers the span's column types from its first file.
 
-  Parquet and TFRecord carry their own types; CSV and JSON lines are inferred
-  from the first rows of the first file, and ``dataset.column_types`` wins.
+  Parquet and TFRecord carry their own types (Parquet text columns holding
+  ISO-8601 dates or timestamps are read as such, ``_with_text_times``); CSV
+  and JSON lines are inferred from the first rows of the first file, and
+  ``dataset.column_types`` wins.
   Every file of the span is then read with these types, so one column never
   changes type between batches (TFDV rejects that).
   """
