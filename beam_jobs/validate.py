@@ -30,6 +30,7 @@ from runners import in_pipeline
 from transforms.checks import pii
 from report import html as report
 from settings import job as job_settings
+from transforms import arrow_types
 from transforms import schemas
 from transforms.checks import shift
 from transforms.checks import shift_stats
@@ -137,6 +138,11 @@ def check(settings: job_settings.JobSettings,
   set_aside = {name: (f'partition key: one value per span, a new one in '
                       f'every span (see the {partition_keys.CHECK} row)')
                for name in keys}
+  text_times = _text_time_features(stats)
+  for name in text_times:
+    set_aside.setdefault(name, (
+        'time written as text (every value a date or date and time): '
+        'moments move between spans, so not compared value by value'))
   measurements = []
   for kind, (where, baseline) in baselines.items():
     kind_aside = set_aside
@@ -189,7 +195,8 @@ def check(settings: job_settings.JobSettings,
   if shift_spec.enabled:
     for kind, (where, _) in baselines.items():
       found_rows, found_measurements, charts, shift_notes = check_shift(
-          stats_pass, span, kind, where, exclude=keys)
+          stats_pass, span, kind, where,
+          exclude=set(keys) | set(text_times))
       rows += found_rows
       measurements += found_measurements
       notes += shift_notes
@@ -201,6 +208,21 @@ def check(settings: job_settings.JobSettings,
     row['anomaly_id'] = validation.anomaly_id(key, row)
   return Validation(rows, measurements, protos, notes, baselines,
                     feature_rows, shift_charts)
+
+
+def _text_time_features(stats) -> List[str]:
+  """Whole-span text features whose every counted value is a moment
+  (arrow_types.looks_like_time_text): time that stayed text (a BigQuery
+  STRING, a format not read as time)."""
+  found = []
+  for feature in statistics.overall(stats).features:
+    if not feature.HasField('string_stats'):
+      continue
+    labels = [b.label for b in feature.string_stats.rank_histogram.buckets]
+    labels = labels or [v.value for v in feature.string_stats.top_values]
+    if arrow_types.looks_like_time_text(labels):
+      found.append(statistics.feature_path(feature))
+  return found
 
 
 def _partition_keys(spec: history.HistorySpec, feature_rows: List[dict],
