@@ -317,8 +317,8 @@ def table_to_tfdv(table: pa.Table) -> pa.RecordBatch:
 # ISO-8601 as data tools write it: a date, or a date and a time of day (to
 # the minute at least), optional fraction and zone. Anchored: nothing else
 # may be in the value.
-ISO_TIMESTAMP_PATTERN = (r'^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?'
-                         r'(Z|[+-]\d{2}(:?\d{2})?)?$')
+ISO_TIMESTAMP_PATTERN = (r'^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}'
+                         r'(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$')
 ISO_DATE_PATTERN = r'^\d{4}-\d{2}-\d{2}$'
 
 

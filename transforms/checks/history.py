@@ -27,7 +27,7 @@ weekday explains the series better than its overall level. Why a
 same-weekday median rather than a fitted seasonal model (Holt-Winters,
 STL): it needs three values per weekday instead of several seasons, a
 holiday or an incident in the history moves a median little, and its
-verdict reads in one line ("Saturdays over the last 3 weeks: median 690").
+verdict reads in one line ("on the last 3 Saturdays its median was 690").
 Each metric of each feature decides on its own: the row count of daily
 flights has a strong weekly pattern (same-weekday error 0.29-0.67 of the
 flat one over the fourth week of January 2013), their missing rates none
