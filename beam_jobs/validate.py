@@ -27,10 +27,12 @@ from runners import dataflow
 from transforms.checks import event_time
 from transforms.checks import fairness
 from transforms.checks import history
+from transforms.checks import partition_keys
 from runners import in_pipeline
 from transforms.checks import pii
 from report import html as report
 from settings import job as job_settings
+from transforms import arrow_types
 from transforms import schemas
 from transforms.checks import shift
 from transforms.checks import shift_stats
@@ -129,24 +131,46 @@ def check(settings: job_settings.JobSettings,
   redact = validation.Redactor(
       privacy.salt, allow_raw,
       [stats] + [b[1] for b in baselines.values()], schema)
+  feature_rows = statistics.feature_rows(stats, privacy)
+  feature_history = sink.read_rows('feature_stats', key['dataset'],
+                                   key['split'])
+  keys = _partition_keys(checks.history, feature_rows, feature_history,
+                         key['span'])
   found = validation.check_schema(stats, schema, env)
   protos['schema'] = found.SerializeToString()
-  rows = validation.anomaly_rows(found, 'schema', redact, version.version)
+  rows, folded = partition_keys.fold_schema_rows(
+      validation.anomaly_rows(found, 'schema', redact, version.version), keys)
+  rows += partition_keys.rows(keys, folded, allow_raw)
+  set_aside = {name: (f'partition key: one value per span, a new one in '
+                      f'every span (see the {partition_keys.CHECK} row)')
+               for name in keys}
+  text_times = _text_time_features(stats)
+  for name in text_times:
+    set_aside.setdefault(name, (
+        'time written as text (every value a date or date and time): '
+        'moments move between spans, so not compared value by value'))
   measurements = []
   for kind, (where, baseline) in baselines.items():
+    kind_aside = set_aside
+    if kind == 'skew' and keys:
+      # Against training data, only a key the training spans show too.
+      shown = _partition_keys(
+          checks.history, feature_rows,
+          sink.read_rows('feature_stats', key['dataset'], where['split']),
+          key['span'], same_span=True)
+      kind_aside = {k: v for k, v in set_aside.items() if k in shown}
     found, kind_rows, kind_measurements = validation.compare(
         kind, stats, baseline, schema, env, getattr(checks, kind), where,
-        redact, version.version, privacy)
+        redact, version.version, privacy, kind_aside)
     protos[kind] = found.SerializeToString()
     rows += kind_rows
     measurements += kind_measurements
     notes.append(f'{kind}: compared with {where["split"]} span '
                  f'{where["span"]} ({chosen[kind]})')
-  feature_rows = statistics.feature_rows(stats, privacy)
+  if keys:
+    notes.append(f'partition keys (not compared): {", ".join(sorted(keys))}')
   found_rows, found_measurements = history.check(
-      feature_rows,
-      sink.read_rows('feature_stats', key['dataset'], key['split']),
-      key['span'], checks.history)
+      feature_rows, feature_history, key['span'], checks.history, keys)
   rows += found_rows
   measurements += found_measurements
   pii_spec = stats_pass.pii
@@ -178,7 +202,8 @@ def check(settings: job_settings.JobSettings,
   if shift_spec.enabled:
     for kind, (where, _) in baselines.items():
       found_rows, found_measurements, charts, shift_notes = check_shift(
-          stats_pass, span, kind, where)
+          stats_pass, span, kind, where,
+          exclude=set(keys) | set(text_times))
       rows += found_rows
       measurements += found_measurements
       notes += shift_notes
@@ -192,11 +217,43 @@ def check(settings: job_settings.JobSettings,
                     feature_rows, shift_charts)
 
 
+def _text_time_features(stats) -> List[str]:
+  """Whole-span text features whose every counted value is a moment
+  (arrow_types.looks_like_time_text): time that stayed text (a BigQuery
+  STRING, a format not read as time)."""
+  found = []
+  for feature in statistics.overall(stats).features:
+    if not feature.HasField('string_stats'):
+      continue
+    labels = [b.label for b in feature.string_stats.rank_histogram.buckets]
+    labels = labels or [v.value for v in feature.string_stats.top_values]
+    if arrow_types.looks_like_time_text(labels):
+      found.append(statistics.feature_path(feature))
+  return found
+
+
+def _partition_keys(spec: history.HistorySpec, feature_rows: List[dict],
+                    feature_history: List[dict], span: str,
+                    same_span: bool = False) -> Dict[str, object]:
+  """{feature: partition_keys.PartitionKey} of the span (none when the
+  history check or its partition keys are turned off). ``same_span``:
+  ``feature_history`` is another split's (skew's training data), where the
+  history alone must show a key."""
+  if not (spec.enabled and spec.partition_keys):
+    return {}
+  return partition_keys.recognize(
+      feature_rows, feature_history, span, spec.window,
+      spec.partition_key_min_spans, by_span_name=not same_span,
+      same_span=same_span)
+
+
 def check_shift(stats_pass: span_stats.PassSpec,
                 span: span_stats.SpanStatistics, kind: str,
-                where: Dict[str, str]):
+                where: Dict[str, str], exclude=()):
   """The shift check of the span against one baseline (shift.check):
-  (anomaly rows, measurement rows, shift.Charts or None, notes)."""
+  (anomaly rows, measurement rows, shift.Charts or None, notes).
+  ``exclude``: features left out of the models (partition keys, whose
+  value alone tells the spans apart)."""
   spec = stats_pass.shift
   store = artifacts.SpanArtifacts(stats_pass.store_root, span.key['dataset'],
                                   where['split'], where['span'])
@@ -205,7 +262,8 @@ def check_shift(stats_pass: span_stats.PassSpec,
   base_sample = None if data is None else shift_stats.read_table(data)
   label = stats_pass.label
   features = [f for f in shift.model_features(span.sample, label, spec)
-              if base_sample is not None and f in base_sample.column_names]
+              if base_sample is not None and f in base_sample.column_names
+              and f not in exclude]
   anomalies, measurements, result, notes = shift.check(
       kind, where, label, span.shift_buckets, base_buckets, span.sample,
       base_sample, features, spec)

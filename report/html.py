@@ -404,7 +404,8 @@ def _checked(inp: ReportInput) -> str:
                   if skipped else '') + '</li>')
   explained = {
       'history': 'each feature\'s row count, missing rate and mean against '
-                 'its trailing history of earlier spans',
+                 'its trailing history of earlier spans (daily spans with '
+                 'a weekly pattern: the same weekday\'s)',
       'representation': 'the share of each group of the sensitive features, '
                         'and its change since the baseline',
       'label_parity': 'the gap in the label between groups of the sensitive '

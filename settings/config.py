@@ -259,7 +259,15 @@ def history_spec(cfg: DictConfig):
       min_spans=_positive_int(cfg, 'history.min_spans'),
       k=_number(cfg, 'history.k'),
       min_change=_number(cfg, 'history.min_change'),
-      severity=_severity(cfg, 'history.severity'))
+      severity=_severity(cfg, 'history.severity'),
+      partition_keys=bool(get(cfg, 'history.partition_keys')),
+      partition_key_min_spans=_positive_int(
+          cfg, 'history.partition_key_min_spans'),
+      weekly=bool(get(cfg, 'history.weekly')),
+      weekly_min_weeks=_positive_int(cfg, 'history.weekly_min_weeks'),
+      weekly_weeks=_positive_int(cfg, 'history.weekly_weeks'),
+      weekly_max_error_ratio=_number(cfg, 'history.weekly_max_error_ratio',
+                                     0, 1))
 
 
 def fairness_spec(cfg: DictConfig):

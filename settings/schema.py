@@ -263,6 +263,12 @@ class HistorySchema:
   k: float = MISSING
   min_change: float = MISSING
   severity: Severity = MISSING
+  partition_keys: bool = MISSING
+  partition_key_min_spans: int = MISSING
+  weekly: bool = MISSING
+  weekly_min_weeks: int = MISSING
+  weekly_weeks: int = MISSING
+  weekly_max_error_ratio: float = MISSING
 
 
 @dataclasses.dataclass

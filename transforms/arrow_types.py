@@ -18,6 +18,7 @@ Arrow columns. Three steps give each column its meaning:
 
 import datetime as dt
 import json
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import pyarrow as pa
@@ -65,13 +66,14 @@ TYPE_TABLE: List[Tuple[str, str, str, str]] = [
      'L-infinity of value shares; identifier-like ones are not compared'),
     ('binary, large_binary, fixed_size_binary (BigQuery BYTES)', BYTES,
      'top values, distinct count, lengths', 'L-infinity of value shares'),
-    ('timestamp (any unit, any zone; BigQuery TIMESTAMP, DATETIME; CSV/JSON '
-     'ISO-8601 text)', TIMESTAMP,
+    ('timestamp (any unit, any zone; BigQuery TIMESTAMP, DATETIME; CSV, JSON '
+     'and Parquet ISO-8601 text)', TIMESTAMP,
      'microseconds since 1970-01-01 UTC: earliest, latest (as timestamps), '
      'quantiles; schema time domain UNIX_MICROSECONDS',
      'not compared (event time always moves); freshness and window checks '
      'on `dataset.event_time`'),
-    ('date32, date64 (BigQuery DATE; CSV/JSON `YYYY-MM-DD`)', DATE,
+    ('date32, date64 (BigQuery DATE; CSV, JSON and Parquet `YYYY-MM-DD` '
+     'text)', DATE,
      'days since 1970-01-01: earliest, latest; schema time domain UNIX_DAYS',
      'not compared; freshness and window checks when it is the event time'),
     ('time32, time64 (BigQuery TIME; CSV `HH:MM:SS`)', TIME_OF_DAY,
@@ -309,6 +311,73 @@ def table_to_tfdv(table: pa.Table) -> pa.RecordBatch:
 
 
 # ----------------------------------------------------------------------------
+# Time written as text: which text columns are times
+
+
+# ISO-8601 as data tools write it: a date, or a date and a time of day (to
+# the minute at least), optional fraction and zone. Anchored: nothing else
+# may be in the value.
+ISO_TIMESTAMP_PATTERN = (r'^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}'
+                         r'(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$')
+ISO_DATE_PATTERN = r'^\d{4}-\d{2}-\d{2}$'
+
+
+def text_time_type(values: Any) -> Optional[pa.DataType]:
+  """The time type of a text column's sample values, or None: its text.
+
+  One rule for every source whose text columns are typed from their first
+  rows (JSON lines, Parquet and CSV strings): ``date32`` when every present
+  value is an ISO-8601 date (``2013-01-01``), a UTC timestamp when every
+  present value is an ISO-8601 date and time (``2013-01-01T10:00:00Z``,
+  ``2013-01-01 10:00``, no zone meaning UTC); otherwise the column stays
+  text. No present value: text. Ordinary strings never match (the patterns
+  are anchored at both ends), and ``dataset.column_types: {col: string}``
+  keeps a matching column as text.
+  """
+  array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else (
+      pa.array(list(values), type=pa.string()))
+  if isinstance(array, pa.ChunkedArray):
+    array = array.combine_chunks()
+  if pa.types.is_dictionary(array.type):
+    array = array.dictionary_decode()
+  if not _is_textual(array.type):
+    return None
+  array = array.drop_null()
+  if not len(array):
+    return None
+  for pattern, found in ((ISO_DATE_PATTERN, pa.date32()),
+                         (ISO_TIMESTAMP_PATTERN, UTC_MICROS)):
+    if pc.all(pc.match_substring_regex(array, pattern)).as_py():
+      return found
+  return None
+
+
+# A value outside TFDV's few types that people write for a moment, in text:
+# ISO-8601 and the usual day/month/year orders, with an optional time. Used
+# to keep schema inference from building a value domain of moments.
+_TIME_TEXT = re.compile(
+    r'^(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})'
+    r'([T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?\s*([AaPp][Mm])?'
+    r'(Z|\s?[+-]\d{2}(:?\d{2})?|\s?UTC)?)?$')
+
+
+def looks_like_time_text(values: Any) -> bool:
+  """Whether every one of ``values`` (text) is a date or a date and time
+  written as text (ISO-8601, ``2013/01/31``, ``31.01.2013 10:00``,
+  ``1/31/2013 10:00 PM``). An empty sample is not."""
+  seen = False
+  for value in values:
+    if value is None:
+      continue
+    if isinstance(value, bytes):
+      value = value.decode('utf-8', errors='replace')
+    if not _TIME_TEXT.match(str(value).strip()):
+      return False
+    seen = True
+  return seen
+
+
+# ----------------------------------------------------------------------------
 # Text to time (CSV cells, JSON strings): pyarrow 10 casts text to timestamps
 # only when every value has (or lacks) a zone, and not to dates or times.
 
@@ -358,6 +427,11 @@ def cast_column(array: Any, target: pa.DataType) -> Any:
   source = array.type
   if source == target:
     return array
+  if pa.types.is_dictionary(source) and not pa.types.is_dictionary(target):
+    # Parquet and Arrow files keep low-cardinality text dictionary-encoded.
+    if isinstance(array, pa.ChunkedArray):
+      array = array.combine_chunks()
+    return cast_column(array.dictionary_decode(), target)
   if _is_textual(source) and (pa.types.is_timestamp(target) or
                               pa.types.is_date(target) or
                               pa.types.is_time(target)):

@@ -24,6 +24,7 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from transforms import arrow_types
 from transforms.io import artifacts
 from transforms import feature_meta
 from transforms import statistics
@@ -239,11 +240,21 @@ def keep_closed_domains(schema: schema_pb2.Schema,
   Closed means the Good-Turing estimate of the unseen share (values seen
   once / values) is at most a third of 1 - MIN_DOMAIN_MASS: the estimate
   is itself noisy, and a value seen once may well be missing next time.
+  Identifiers never close (their values are seen once each). Moments
+  written as text (``2013-01-01 10:00``, ``01/31/2013``, in formats not
+  read as time) get no domain either, however few values the sample had:
+  every later span brings new ones (``arrow_types.looks_like_time_text``).
   """
   by_name = {statistics.feature_path(f): f for f in stats.features}
+  domains = {d.name: d for d in schema.string_domain}
   dropped = set()
   for path, feature in _all_features(schema.feature):
     if feature.WhichOneof('domain_info') != 'domain':
+      continue
+    domain = domains.get(feature.domain)
+    if domain is not None and arrow_types.looks_like_time_text(domain.value):
+      dropped.add(feature.domain)
+      feature.ClearField('domain')
       continue
     fstats = by_name.get(path)
     buckets = (fstats.string_stats.rank_histogram.buckets

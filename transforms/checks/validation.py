@@ -168,13 +168,17 @@ def _present(fstats: statistics_pb2.FeatureNameStatistics) -> int:
 def plan_comparisons(schema: schema_pb2.Schema,
                      stats: statistics_pb2.DatasetFeatureStatisticsList,
                      baseline: statistics_pb2.DatasetFeatureStatisticsList,
-                     spec: ComparisonSpec, kind: str) -> ComparisonPlan:
+                     spec: ComparisonSpec, kind: str,
+                     set_aside: Optional[Mapping[str, str]] = None
+                     ) -> ComparisonPlan:
   """Which metric, threshold and engine measure each feature, or why none.
 
   A threshold written in the schema wins; config per feature comes next,
   then the defaults by feature kind. Time features, records, identifier-like
-  features and ``exclude`` are not compared unless configured per feature.
+  features, ``exclude`` and ``set_aside`` (feature -> reason, e.g. partition
+  keys) are not compared unless configured per feature.
   """
+  set_aside = set_aside or {}
   current = {statistics.feature_path(f): f
              for f in statistics.overall(stats).features}
   base = {statistics.feature_path(f): f
@@ -196,6 +200,9 @@ def plan_comparisons(schema: schema_pb2.Schema,
       plan.skipped[name] = 'record: its fields are compared one by one'
       continue
     if per_feature is None:
+      if name in set_aside:
+        plan.skipped[name] = set_aside[name]
+        continue
       if what in arrow_types.TIME_KINDS:
         plan.skipped[name] = (f'{what}: event time moves between spans '
                               f'(see the event_time check)')
@@ -382,15 +389,17 @@ def not_compared_rows(stats, baseline, plan: ComparisonPlan,
 def compare(kind: str, stats, baseline, schema: schema_pb2.Schema,
             environment: str, spec: ComparisonSpec, where: Mapping[str, str],
             redact: 'Redactor', schema_version: Optional[int],
-            privacy: Optional[statistics.PrivacySpec] = None):
+            privacy: Optional[statistics.PrivacySpec] = None,
+            set_aside: Optional[Mapping[str, str]] = None):
   """One drift or skew comparison, whole span and slices.
 
   Returns (TFDV's anomalies proto, anomaly rows, measurement rows): every
   distance measured, by TFDV or here, and a row for what was not compared.
   Rows with a distance also say the change in the feature's units
   (change_words; values named under ``privacy``, none without it).
+  ``set_aside``: feature -> why it is not compared (plan_comparisons).
   """
-  plan = plan_comparisons(schema, stats, baseline, spec, kind)
+  plan = plan_comparisons(schema, stats, baseline, spec, kind, set_aside)
   with_thresholds = with_comparators(schema, plan, kind)
   check = check_drift if kind == 'drift' else check_skew
   found = check(stats, baseline, with_thresholds, environment,

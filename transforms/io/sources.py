@@ -164,15 +164,18 @@ def declared_schema(spec: DatasetSpec) -> pa.Schema:
 def infer_schema(spec: DatasetSpec, first_path: str) -> pa.Schema:
   """Infers the span's column types from its first file.
 
-  Parquet and TFRecord carry their own types; CSV and JSON lines are inferred
-  from the first rows of the first file, and ``dataset.column_types`` wins.
+  Parquet and TFRecord carry their own types (Parquet text columns holding
+  ISO-8601 dates or timestamps are read as such, ``_with_text_times``); CSV
+  and JSON lines are inferred from the first rows of the first file, and
+  ``dataset.column_types`` wins.
   Every file of the span is then read with these types, so one column never
   changes type between batches (TFDV rejects that).
   """
   try:
     if spec.format == 'parquet':
       with _open_binary(first_path) as f:
-        schema = pq.ParquetFile(f).schema_arrow
+        pf = pq.ParquetFile(f)
+        schema = _with_text_times(pf.schema_arrow, pf)
     elif spec.format == 'csv':
       schema = _infer_csv_schema(spec, first_path)
     elif spec.format == 'jsonl':
@@ -185,6 +188,28 @@ def infer_schema(spec: DatasetSpec, first_path: str) -> pa.Schema:
     raise UserError(f'{first_path}: cannot read as {spec.format} '
                     f'({_first_line(e)})') from e
   return _apply_overrides(schema, spec)
+
+
+def _with_text_times(schema: pa.Schema, pf: pq.ParquetFile) -> pa.Schema:
+  """A Parquet file's schema, its text columns that hold ISO-8601 dates or
+  timestamps typed as such (``arrow_types.text_time_type`` on the first
+  ``_INFERENCE_ROWS`` rows, the rule CSV and JSON lines follow): time
+  written as text is time in every format."""
+  text = [f.name for f in schema
+          if arrow_types.kind(f.type) == arrow_types.STRING and not (
+              pa.types.is_null(f.type))]
+  if not text or not pf.metadata.num_rows:
+    return schema
+  head = next(pf.iter_batches(batch_size=_INFERENCE_ROWS, columns=text,
+                              use_threads=False), None)
+  if head is None:
+    return schema
+  fields = []
+  for field in schema:
+    found = (arrow_types.text_time_type(head.column(field.name))
+             if field.name in text else None)
+    fields.append(field if found is None else pa.field(field.name, found))
+  return pa.schema(fields)
 
 
 def resolve_csv_dialect(spec: DatasetSpec, first_path: str) -> DatasetSpec:
@@ -386,12 +411,6 @@ def _infer_jsonl_schema(path: str) -> pa.Schema:
                     for n in names])
 
 
-_ISO_TIMESTAMP = re.compile(
-    r'^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?'
-    r'(Z|[+-]\d{2}(:?\d{2})?)?$')
-_ISO_DATE = re.compile(r'^\d{4}-\d{2}-\d{2}$')
-
-
 def _json_kind(value) -> str:
   if isinstance(value, bool):
     return 'bool'
@@ -412,7 +431,8 @@ def json_type(values: Sequence) -> pa.DataType:
   """The type of a JSON field from sample values, by one fixed rule.
 
   Only booleans: bool. Only integers: int. Integers and decimals: float.
-  Only strings: timestamp or date when every one is ISO-8601, else string.
+  Only strings: timestamp or date when every one is ISO-8601, else string
+  (``arrow_types.text_time_type``, the rule Parquet text columns follow too).
   Only objects: a record of every key seen. Only arrays: a list of the
   items' type. Any other mix (``5`` in one row, ``"5 kg"`` in another):
   string, where non-string values are read as their JSON text and counted.
@@ -428,11 +448,7 @@ def json_type(values: Sequence) -> pa.DataType:
   if kinds <= {'int', 'float'}:
     return pa.float64()
   if kinds == {'str'}:
-    if all(_ISO_DATE.match(v) for v in present):
-      return pa.date32()
-    if all(_ISO_TIMESTAMP.match(v) for v in present):
-      return arrow_types.UTC_MICROS
-    return pa.string()
+    return arrow_types.text_time_type(present) or pa.string()
   if kinds == {'dict'}:
     names = list(dict.fromkeys(k for v in present for k in v))
     return pa.struct([pa.field(n, json_type([v.get(n) for v in present]))
@@ -986,8 +1002,13 @@ def high_cardinality_columns(spec: DatasetSpec, path: str, schema: pa.Schema,
     finally:
       blocks.close()
   table = table.slice(0, rows)
+  as_text = {f.name for f in schema
+             if arrow_types.kind(f.type) in (arrow_types.STRING,
+                                             arrow_types.BYTES)}
   found = []
   for name in table.column_names:
+    if schema.names and name not in as_text:
+      continue  # read as another type (e.g. ISO-8601 text read as time)
     column = table.column(name)
     if not (pa.types.is_string(column.type) or
             pa.types.is_large_string(column.type) or
