@@ -46,6 +46,7 @@ from typing import (Any, Collection, Dict, List, Mapping, Optional, Sequence,
 
 from transforms import arrow_types
 from transforms.checks import findings
+from transforms.io import span_order
 
 METRICS = ('num_examples', 'missing_rate', 'mean')
 ANOMALY_TYPES = {
@@ -86,17 +87,17 @@ def robust_z(value: float, history: Sequence[float],
   return abs(value - median) / spread, median, spread
 
 
+_DAY_US = 86_400_000_000
+
+
 def span_date(span: Any) -> Optional[dt.date]:
-  """The day a span's name is (``2013-01-26`` or ``20130126``), or None."""
-  text = str(span).strip()
-  for fmt, size in (('%Y-%m-%d', 10), ('%Y%m%d', 8)):
-    if len(text) != size:
-      continue
-    try:
-      return dt.datetime.strptime(text, fmt).date()
-    except ValueError:
-      continue
-  return None
+  """The day a span's name is (``2013-01-26`` or ``20130126``), or None
+  (months and years are not days)."""
+  window = span_order.span_window(str(span))
+  if window is None or window[1] - window[0] != _DAY_US:
+    return None
+  return (dt.datetime(1970, 1, 1) +
+          dt.timedelta(microseconds=window[0])).date()
 
 
 def _typical_error(errors: Sequence[float]) -> Optional[float]:
@@ -165,7 +166,9 @@ def check(current: Sequence[Mapping[str, Any]],
   """
   if not spec.enabled:
     return [], []
-  earlier = sorted({r['span'] for r in history if r['span'] < span})
+  mine = span_order.sort_key(span)
+  earlier = span_order.ordered({r['span'] for r in history
+                                if span_order.sort_key(r['span']) < mine})
   window = earlier[-spec.window:]
   day = span_date(span)
   # Daily spans: the same-weekday lookback reaches further than the window.
@@ -220,8 +223,7 @@ def check(current: Sequence[Mapping[str, Any]],
             f'{score:.1f} robust z, {"above" if score > spec.k else "within"}'
             f' {spec.k:g}.')
         continue
-      series = [_value(r, metric) for s, r in sorted(by_span.items())
-                if s in window]
+      series = [_value(by_span[s], metric) for s in window if s in by_span]
       series = [v for v in series if v is not None]
       if len(series) < spec.min_spans:
         continue

@@ -42,6 +42,7 @@ import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from transforms import arrow_types
+from transforms.io import span_order
 
 CHECK = 'partition_key'
 ANOMALY_TYPE = 'PARTITION_KEY'
@@ -153,9 +154,11 @@ def recognize(current: Sequence[Mapping[str, Any]],
   split's history). ``by_span_name`` False: only ``min_spans`` earlier
   spans show a key.
   """
-  earlier = sorted({str(r['span']) for r in history
-                    if str(r['span']) < str(span) or (
-                        same_span and str(r['span']) == str(span))})[-window:]
+  mine = span_order.sort_key(str(span))
+  earlier = span_order.ordered({
+      str(r['span']) for r in history
+      if span_order.sort_key(str(r['span'])) < mine or (
+          same_span and str(r['span']) == str(span))})[-window:]
   if not earlier:
     return {}
   past: Dict[str, Dict[str, Mapping[str, Any]]] = {}
@@ -173,7 +176,7 @@ def recognize(current: Sequence[Mapping[str, Any]],
     rows = past.get(name, {})
     if value is None or not rows:
       continue
-    seen = [(s, constant_value(rows[s])) for s in sorted(rows)]
+    seen = [(s, constant_value(rows[s])) for s in span_order.ordered(rows)]
     if any(v is None for _, v in seen):
       continue  # not one value in some earlier span
     values = [v for _, v in seen] + [value]
