@@ -10,6 +10,7 @@ import codecs
 import enum
 import os
 import re
+import zoneinfo
 from typing import Any, Dict, List, Optional, Tuple
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -366,6 +367,17 @@ def event_time(cfg: DictConfig) -> Optional[str]:
   return str(value)
 
 
+def _timezone(cfg: DictConfig, key: str) -> str:
+  """An IANA time-zone name (UTC, America/New_York), checked."""
+  name = str(get(cfg, key))
+  try:
+    zoneinfo.ZoneInfo(name)
+  except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise UserError(f'{key}={name!r}: not a time zone; use an IANA name '
+                    f'such as UTC or America/New_York') from None
+  return name
+
+
 def event_time_settings(cfg: DictConfig) -> Dict[str, Any]:
   """The ``event_time`` group: freshness and window checks, checked.
 
@@ -386,6 +398,7 @@ def event_time_settings(cfg: DictConfig) -> Dict[str, Any]:
       'future_tolerance_minutes': _number(
           cfg, 'event_time.future_tolerance_minutes'),
       'severity': _severity(cfg, 'event_time.severity'),
+      'timezone': _timezone(cfg, 'event_time.timezone'),
   }
 
 

@@ -162,6 +162,7 @@ class EventTimeSchema:
   max_outside_window_share: float = MISSING
   max_future_share: float = MISSING
   future_tolerance_minutes: float = MISSING
+  timezone: str = MISSING
   severity: Severity = MISSING
 
 

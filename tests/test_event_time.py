@@ -256,6 +256,9 @@ def test_event_time_that_is_a_number_is_one_line(events):
 def test_bad_event_time_settings_fail_before_any_work(events):
   with pytest.raises(UserError, match=r'^event_time.max_future_share=2'):
     events.validate('2024-06-01', 'event_time.max_future_share=2')
+  with pytest.raises(UserError, match=r"^event_time.timezone='Mars/Olympus'"
+                     r": not a time zone"):
+    events.validate('2024-06-01', 'event_time.timezone=Mars/Olympus')
   assert not os.path.exists(events.store / 'events' / 'split=train' /
                             'span=2024-06-01' / 'report.html')
 
@@ -445,3 +448,22 @@ def test_historical_data_under_a_dated_span_is_stale(weather_january):
   # newest event 2013-02-01 04:00 UTC, 27 days and 20 h before 2013-03-01
   assert rows[1]['value'] == pytest.approx(27 * 24 + 20)
   assert rows[1]['threshold'] == 48
+
+
+def test_span_window_in_a_time_zone():
+  """New York days start at 05:00 UTC in winter and 04:00 in summer; a
+  month there ends at the local midnight."""
+  utc = dt.timezone.utc
+  def when(us):
+    return dt.datetime.fromtimestamp(us / 1e6, utc).strftime('%Y-%m-%d %H:%M')
+  jan = feature_meta.span_window('2013-01-26', 'America/New_York')
+  assert (when(jan[0]), when(jan[1])) == ('2013-01-26 05:00',
+                                          '2013-01-27 05:00')
+  jul = feature_meta.span_window('2013-07-04', 'America/New_York')
+  assert (when(jul[0]), when(jul[1])) == ('2013-07-04 04:00',
+                                          '2013-07-05 04:00')
+  # the DST change (2013-03-10) makes that day 23 hours long
+  spring = feature_meta.span_window('2013-03-10', 'America/New_York')
+  assert spring[1] - spring[0] == 23 * 3600 * 1_000_000
+  assert feature_meta.span_window('2013-01-26') == feature_meta.span_window(
+      '2013-01-26', 'UTC')

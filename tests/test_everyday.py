@@ -282,16 +282,17 @@ def test_a_month_of_daily_spans_runs_clean(flights, tmp_path):
   """Stats and schema from 2013-01-01, three weeks of daily statistics, then
   the fourth week validated day by day with the project's defaults.
 
-  Configured: ``event_time.severity=WARNING``. The spans are New York days
-  (the table's ``day``) and ``time_hour`` is UTC, so ~15% of each day's
-  flights (those leaving after 19:00 local time) fall on the next UTC day,
-  outside the window the span names: EVENT_TIME_OUTSIDE_WINDOW, an ERROR by
-  default, true of the data and of no interest here (asserted below as the
-  WARNING it is made). The history days are computed with
+  Configured: ``event_time.timezone=America/New_York``. The spans are New
+  York days (the table's ``day``) and ``time_hour`` is UTC: read as UTC
+  days, ~15% of each day's flights (those leaving after 19:00 local time)
+  fall on the next UTC day, outside the window the span names
+  (EVENT_TIME_OUTSIDE_WINDOW, with a hint to set the time zone); read as New
+  York days, none does. The history days are computed with
   ``shift.enabled=false pii.enabled=false`` (half the time; only their
   feature_stats rows are read).
   """
-  store = (f'store.root={tmp_path / "store"}', 'event_time.severity=WARNING')
+  store = (f'store.root={tmp_path / "store"}',
+           'event_time.timezone=America/New_York')
 
   def spec(day, df=None, span=None):
     span = span or _span(day)
@@ -323,8 +324,7 @@ def test_a_month_of_daily_spans_runs_clean(flights, tmp_path):
     # 8. time_hour is time: no schema domain, no drift; its window is checked
     assert not [k for k in found if k[1] == 'time_hour' and k[0] in (
         'schema', 'drift')]
-    outside = found[('event_time', 'time_hour', 'EVENT_TIME_OUTSIDE_WINDOW')]
-    assert 0.1 < outside['value'] < 0.2
+    assert ('event_time', 'time_hour', 'EVENT_TIME_OUTSIDE_WINDOW') not in found
     assert ('event_time', 'time_hour', 'EVENT_TIME_STALE') not in found
     # 9. no row-count alarm, weekends included
     assert ('history', '', 'HISTORY_ROW_COUNT_OUTLIER') not in found, day
@@ -334,6 +334,16 @@ def test_a_month_of_daily_spans_runs_clean(flights, tmp_path):
   dep_time = monday[('dep_time', 'HISTORY_MISSING_RATE_OUTLIER')]
   assert dep_time['severity'] == 'WARNING' and dep_time['value'] > 4
   assert 'is 0.0693' in dep_time['description']
+
+  # Read as UTC days, the evening flights fall outside: flagged, with the
+  # hint that names the setting.
+  utc = spec(27)
+  utc['overrides'] = store[:1]
+  found = {(r['feature'], r['anomaly_type']): r
+           for r in api.validate(api.ValidateConfig(**utc)).anomalies}
+  outside = found[('time_hour', 'EVENT_TIME_OUTSIDE_WINDOW')]
+  assert 0.1 < outside['value'] < 0.2
+  assert 'set event_time.timezone' in outside['description']
 
   # A constant the history held fixed still counts: month 1 -> 7.
   july = _day(flights, 28).assign(month=7)

@@ -375,7 +375,8 @@ def feature_meta_generator(pass_spec: PassSpec, kinds: Dict[tuple, str],
   event = None
   if column is not None:
     settings = pass_spec.event_time_settings
-    window = feature_meta.span_window(pass_spec.key['span'])
+    window = feature_meta.span_window(pass_spec.key['span'],
+                                      settings['timezone'])
     now_us = int(run_ts.timestamp() * 1_000_000)
     event = feature_meta.EventTimeSpec(
         feature=column, kind=kinds.get((column,), arrow_types.TIMESTAMP),

@@ -139,7 +139,7 @@ def check(stats: statistics_pb2.DatasetFeatureStatisticsList,
         f'{share:.2%} of event times ({_count(before + after)} of '
         f'{_count(rows)}) fall outside span {span} [{_when(window_start)}, '
         f'{_when(window_end)}): {_count(before)} before, {_count(after)} '
-        f'after (max {_pct(limit)})')
+        f'after (max {_pct(limit)}){_zone_hint(settings, before, after)}')
 
   if rows:
     ahead = counted.get(feature_meta.EVENT_FUTURE, 0.0)
@@ -154,6 +154,17 @@ def check(stats: statistics_pb2.DatasetFeatureStatisticsList,
         f'later than the run\'s start {_when(now)} plus {tolerance:g} min'
         f'{latest} (max {_pct(limit)})')
   return found.rows()
+
+
+def _zone_hint(settings: Mapping[str, Any], before: float,
+               after: float) -> str:
+  """A hint when every row outside a UTC window lies on one side of it:
+  the signature of spans cut at local midnight."""
+  if settings.get('timezone', 'UTC') != 'UTC' or (before and after) or not (
+      before or after):
+    return ''
+  return ('; all on one side: if spans are cut at local midnight, set '
+          'event_time.timezone (e.g. America/New_York)')
 
 
 def _age(found: findings.Findings, event_feature: str, newest: float,

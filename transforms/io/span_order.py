@@ -22,27 +22,32 @@ daily serving spans), the training span computed last.
 
 import datetime as dt
 import re
+import zoneinfo
 from typing import Callable, List, Optional, Sequence, Tuple
 
 _NUMBER = re.compile(r'(\d+)')
 
 
-def span_window(span: str) -> Optional[Tuple[int, int]]:
-  """The period a span names, as [start, end) microseconds, or None.
+def span_window(span: str, timezone: str = 'UTC'
+                ) -> Optional[Tuple[int, int]]:
+  """The period a span names, as [start, end) microseconds since 1970, or
+  None.
 
   ``2024-06-01`` and ``20240601`` are a day, ``2024-06`` a month, ``2024`` a
-  year (UTC).
+  year, in ``timezone`` (an IANA name; UTC by default): a span of New York
+  days starts at 05:00 UTC in winter and 04:00 in summer.
   """
   text = str(span).strip()
-  epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+  zone = zoneinfo.ZoneInfo(timezone)
 
   def micros(day: dt.datetime) -> int:
-    return int((day - epoch).total_seconds()) * 1_000_000
+    # naive wall-clock time in the zone -> instant (DST-aware)
+    return int(day.replace(tzinfo=zone).timestamp()) * 1_000_000
 
   for fmt, step in (('%Y-%m-%d', 'day'), ('%Y%m%d', 'day'),
                     ('%Y-%m', 'month'), ('%Y', 'year')):
     try:
-      start = dt.datetime.strptime(text, fmt).replace(tzinfo=dt.timezone.utc)
+      start = dt.datetime.strptime(text, fmt)
     except ValueError:
       continue
     if len(text) != len(start.strftime(fmt)):
