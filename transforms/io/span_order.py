@@ -96,6 +96,18 @@ def _latest_by(candidates: Sequence[str],
   return max(candidates, key=key) if candidates else None
 
 
+def _computed_last(spans: Sequence[str],
+                   run_time: Callable[[str], Optional[str]]) -> Optional[str]:
+  """The span whose statistics were computed last (ties: the later name)."""
+  timed = [s for s in spans if run_time(s) is not None]
+  return _latest_by(timed, lambda s: (run_time(s), sort_key(s)))
+
+
+def _how(span: str) -> str:
+  return ('by date' if span_start(span) is not None
+          else 'by the number in its name')
+
+
 def _before(spans: Sequence[str], span: str, inclusive: bool
             ) -> Optional[List[str]]:
   """Spans earlier than ``span`` (or equal, when inclusive) by the date or
@@ -128,15 +140,13 @@ def drift_baseline(spans: Sequence[str], span: str,
   others = [s for s in spans if s != span]
   earlier = _before(others, span, inclusive=False)
   if earlier is not None:
-    how = ('by date' if span_start(span) is not None
-           else 'by the number in its name')
+    how = _how(span)
     chosen = _latest_by(earlier, sort_key)
     if chosen is None:
       return None, (f'no earlier span {how} than {span!r} '
                     f'(stored: {_listing(others)})')
     return chosen, f'the latest earlier span {how}'
-  timed = [s for s in others if run_time(s) is not None]
-  chosen = _latest_by(timed, lambda s: (run_time(s), sort_key(s)))
+  chosen = _computed_last(others, run_time)
   if chosen is None:
     return None, f'no other span stored (stored: {_listing(others)})'
   return chosen, ('the span computed last (its name, like this one\'s, '
@@ -152,18 +162,15 @@ def skew_baseline(spans: Sequence[str], span: str,
     return span, 'the training span of the same name'
   earlier = _before(spans, span, inclusive=True)
   if earlier:
-    how = ('by date' if span_start(span) is not None
-           else 'by the number in its name')
     return (_latest_by(earlier, sort_key),
-            f'the latest training span at or before it {how}')
+            f'the latest training span at or before it {_how(span)}')
   start = span_start(span)
   if start is not None and any(span_start(s) is not None for s in spans):
     # Dated training spans exist, all after this one: comparing with
     # training data from the serving span's future would mislead.
     return None, (f'no training span dated at or before {span!r} '
                   f'(stored: {_listing(spans)})')
-  timed = [s for s in spans if run_time(s) is not None]
-  chosen = _latest_by(timed, lambda s: (run_time(s), sort_key(s)))
+  chosen = _computed_last(spans, run_time)
   if chosen is None:
     return None, f'no training span stored (stored: {_listing(spans)})'
   return chosen, ('the training span computed last (the training spans '
@@ -180,6 +187,4 @@ def latest(spans: Sequence[str], run_time: Callable[[str], Optional[str]]
   if all(span_start(s) is not None for s in spans) or (
       len({_pattern(s) for s in spans}) == 1 and _pattern(spans[0])):
     return _latest_by(spans, sort_key)
-  timed = [s for s in spans if run_time(s) is not None]
-  return _latest_by(timed, lambda s: (run_time(s), sort_key(s))) or (
-      ordered(spans)[-1])
+  return _computed_last(spans, run_time) or ordered(spans)[-1]
