@@ -270,13 +270,13 @@ def test_a_failure_after_reading_is_not_blamed_on_the_input():
   spec = sources.DatasetSpec(name='d', path='/data/x.parquet',
                                         format='parquet')
 
-  after = span_stats._as_user_error(_pipeline_error('ComputeStatistics'), spec)  # pylint: disable=protected-access
+  after = span_stats._as_user_error(_pipeline_error('ComputeStatistics'), spec, 's')  # pylint: disable=protected-access
   line = str(after)
   assert line.startswith("dataset.path '/data/x.parquet': step "
                          "'ComputeStatistics")
   assert 'failed after reading' in line and 'reading parquet' not in line
   assert "no attribute 'summary'" in line and '\n' not in line
 
-  during = span_stats._as_user_error(_pipeline_error('ReadSpan'), spec)  # pylint: disable=protected-access
+  during = span_stats._as_user_error(_pipeline_error('ReadSpan'), spec, 's')  # pylint: disable=protected-access
   assert str(during).startswith(
       "dataset.path '/data/x.parquet': reading parquet failed (")
