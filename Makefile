@@ -9,8 +9,13 @@ INSTALLED := $(VENV)/.installed
 # The BigQuery emulator lives in its own virtualenv: its pins conflict with TFDV's.
 BQEMU_VENV := .venv-bqemu
 BQEMU_INSTALLED := $(BQEMU_VENV)/.installed
+# Apache Airflow (make schedule-demo, tests/test_airflow.py) in its own
+# virtualenv: its pins are not the jobs' stack.
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_INSTALLED := $(AIRFLOW_VENV)/.installed
 
-.PHONY: install demo test lock bench clean bqemulator bqemu-lock chromium flink
+.PHONY: install demo test lock bench clean bqemulator bqemu-lock chromium flink \
+	airflow airflow-lock schedule-demo
 
 install: $(INSTALLED)
 
@@ -24,7 +29,7 @@ $(INSTALLED): requirements.lock setup.py
 demo: $(INSTALLED)
 	@bash scripts/demo.sh
 
-test: $(INSTALLED) $(BQEMU_INSTALLED) chromium flink
+test: $(INSTALLED) $(BQEMU_INSTALLED) $(AIRFLOW_INSTALLED) chromium flink
 	$(PY) -m pytest -q tests
 
 # Beam's Flink job server, built from Maven Central into
@@ -54,6 +59,21 @@ $(BQEMU_INSTALLED): scripts/bqemulator/requirements.lock $(INSTALLED)
 bqemulator: $(BQEMU_INSTALLED)
 	$(BQEMU_VENV)/bin/python scripts/bqemulator/serve.py start --rest-port 9050 --grpc-port 9060
 
+airflow: $(AIRFLOW_INSTALLED)
+
+$(AIRFLOW_INSTALLED): scripts/airflow/requirements.lock $(INSTALLED)
+	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(UV) pip install --python $(AIRFLOW_VENV)/bin/python --quiet -r scripts/airflow/requirements.lock
+	@touch $@
+
+# Real Airflow backfills three spans of the bundled data (DirectRunner) and
+# prints the states it recorded per DAG run (scripts/schedule/demo.sh).
+schedule-demo: $(INSTALLED) $(AIRFLOW_INSTALLED)
+	@bash scripts/schedule/demo.sh
+
+airflow-lock:
+	$(UV) pip compile scripts/airflow/requirements.in --python-version 3.11 --quiet -o scripts/airflow/requirements.lock
+
 bqemu-lock:
 	$(UV) pip compile scripts/bqemulator/requirements.in --python-version 3.11 --quiet -o scripts/bqemulator/requirements.lock
 
@@ -65,4 +85,4 @@ bench: $(INSTALLED)
 	$(PY) scripts/benchmark.py
 
 clean:
-	rm -rf $(VENV) $(BQEMU_VENV) artifacts
+	rm -rf $(VENV) $(BQEMU_VENV) $(AIRFLOW_VENV) artifacts

@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import sys
-from typing import Callable
+from typing import Callable, List
 
 from omegaconf import DictConfig
 
@@ -112,6 +112,57 @@ def composition_error(e: BaseException) -> str:
   return text
 
 
+def quote_values_with_equals(args: List[str]) -> List[str]:
+  """Command-line overrides with an unquoted ``=`` in the value, quoted.
+
+  Hive-style partition paths (``dataset.path=gs://b/in/dt=${span}/*.csv``)
+  are the norm on object stores, but Hydra's override grammar takes the
+  second ``=`` for a syntax error. An override that does not parse as given
+  and whose value holds ``=`` is passed on with that value quoted (each
+  value of a ``-m`` sweep ``a=1/x,a=2/x`` on its own), when the quoted form
+  parses to exactly those values (``${...}`` interpolations stay live inside
+  Hydra's quotes); anything else is left for Hydra to judge.
+  """
+  from hydra.core.override_parser.overrides_parser import OverridesParser  # pylint: disable=g-import-not-at-top
+  parser = OverridesParser.create()
+  out = []
+  for arg in args:
+    key, sep, value = arg.partition('=')
+    if (arg.startswith('-') or not sep or '=' not in value
+        or _parsed(parser, arg) is not None):
+      out.append(arg)
+      continue
+    # Hydra's lists, dicts and functions are left alone (${...} is not one).
+    if set('[]{}()') & set(re.sub(r'\$\{[^}]*\}', '', value)):
+      out.append(arg)
+      continue
+    parts = value.split(',')  # a simple sweep: one value per comma
+    quoted = [_quoted(p) if '=' in p else p for p in parts]
+    fixed = f'{key}={",".join(q or "" for q in quoted)}'
+    parsed = None if None in quoted else _parsed(parser, fixed)
+    values = getattr(parsed, 'list', [parsed])
+    ok = parsed is not None and [
+        getattr(v, 'text', str(v)) for v in values] == parts
+    out.append(fixed if ok else arg)
+  return out
+
+
+def _quoted(value: str):
+  for quote in ("'", '"'):
+    if quote not in value:
+      return f'{quote}{value}{quote}'
+  return None
+
+
+def _parsed(parser, arg: str):
+  """The override's value as Hydra parses it; None when it does not."""
+  from hydra.errors import HydraException  # pylint: disable=g-import-not-at-top
+  try:
+    return parser.parse_override(arg).value()
+  except HydraException:
+    return None
+
+
 def entry(main_fn: Callable[[], None], name: str) -> None:
   """Runs a job's Hydra entry point (``python -m beam_jobs.<job>``).
 
@@ -123,6 +174,7 @@ def entry(main_fn: Callable[[], None], name: str) -> None:
   from hydra.errors import HydraException  # pylint: disable=g-import-not-at-top
   from omegaconf.errors import OmegaConfBaseException  # pylint: disable=g-import-not-at-top
   full = os.environ.get('HYDRA_FULL_ERROR') == '1'
+  sys.argv[1:] = quote_values_with_equals(sys.argv[1:])
   # Hydra prints its errors itself unless asked to raise them.
   os.environ['HYDRA_FULL_ERROR'] = '1'
   try:

@@ -98,7 +98,9 @@ def compose_config(job: str, overrides: Sequence[str]) -> DictConfig:
   naming the key) when it does not compose."""
   try:
     with initialize_config_module(config_module='conf', version_base='1.3'):
-      return compose(config_name=job, overrides=list(overrides))
+      # Hive-style paths (dt=...) as on the command line: quoted for Hydra.
+      return compose(config_name=job, overrides=_cli.quote_values_with_equals(
+          list(overrides)))
   except (HydraException, OmegaConfBaseException) as e:
     raise UserError(_cli.composition_error(e)) from e
 

@@ -72,6 +72,7 @@ def run(cfg: DictConfig) -> int:
   run_id = span_stats.new_run_id(run_ts)
   scratch = store.scratch(run_id)
 
+  artifacts.start_scratch(settings.store_root, scratch, run_id)
   pipeline = beam.Pipeline(options=settings.runner.options)
   training = _read_side(pipeline, skew.training, 'Training',
                         spec.identifiers)
@@ -126,6 +127,8 @@ def run(cfg: DictConfig) -> int:
         f'feature_skew: {str(e).splitlines()[0][:300]}') from e
   finally:
     artifacts.delete_scratch(scratch)
+  # Scratch of an earlier run of this span that was killed goes too.
+  store.sweep_scratch(run_id)
   print(_summary(key, where, match, anomalies, sink.describe(), out_dir,
                  fail_on, len(blocking)))
   return _cli.EXIT_BLOCKING if blocking else _cli.EXIT_OK

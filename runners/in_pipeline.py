@@ -120,6 +120,8 @@ def launch(settings: job_settings.JobSettings, job_module: str,
   }
   then = 'FinishRun' >> FinishRun(settings, run, job_module, kwargs)
   template = plan.options.view_as(GoogleCloudOptions).template_location
+  if not template:  # a template's runs start later, on Dataflow
+    artifacts.start_scratch(plan.store.root, plan.scratch, plan.run_id)
   try:
     with plan.reporter() as reporter:
       result = plan.pipeline(then, tracker=reporter.tracker).run()
@@ -137,7 +139,8 @@ def launch(settings: job_settings.JobSettings, job_module: str,
     raise
   except Exception as e:
     artifacts.delete_scratch(plan.scratch)
-    raise span_stats._as_user_error(e, plan.spec) from e  # pylint: disable=protected-access
+    raise span_stats._as_user_error(  # pylint: disable=protected-access
+        e, plan.spec, plan.store.root) from e
   record = artifacts.read_json(plan.store.run_path)
   if record.get('run_id') != plan.run_id:
     raise UserError(f'{plan.store.run_path}: holds run '

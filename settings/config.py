@@ -28,6 +28,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # ${dv_repo:} in config: the repository root, for the bundled demo data.
 if not OmegaConf.has_resolver('dv_repo'):
   OmegaConf.register_new_resolver('dv_repo', lambda: REPO)
+# ${dv_if_local:A,B}: A when it is a local path, else B (the DuckDB
+# warehouse's default next to a local store, conf/sink/duckdb.yaml).
+if not OmegaConf.has_resolver('dv_if_local'):
+  OmegaConf.register_new_resolver(
+      'dv_if_local', lambda path, other: other if '://' in str(path) else path)
 # ${dv_date:-1}: the day before the run date (run_date= or DV_RUN_DATE; see
 # runners/dates.py), for spans and paths of scheduled runs.
 if not OmegaConf.has_resolver('dv_date'):

@@ -1,10 +1,12 @@
 """Shared test helpers: config composition, small data files, warehouse reads."""
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import beam_jobs  # noqa: F401  (quiets TensorFlow/TFDV start-up output)
@@ -38,11 +40,13 @@ def warehouse_rows(path: str, sql: str):
     con.close()
 
 
-def run_job(module: str, *overrides, cwd=REPO):
-  """Runs ``python -m beam_jobs.<module>`` as a user would."""
+def run_job(module: str, *overrides, cwd=REPO, env=None):
+  """Runs ``python -m beam_jobs.<module>`` as a user would; ``env``: more
+  environment variables."""
   return subprocess.run([sys.executable, '-m', f'beam_jobs.{module}',
                          *overrides], cwd=cwd, capture_output=True,
-                        text=True, timeout=600)
+                        text=True, timeout=600,
+                        env=None if env is None else {**os.environ, **env})
 
 
 def people_frame(n: int = 2000, seed: int = 0) -> pd.DataFrame:
@@ -126,3 +130,92 @@ def bq_client(endpoint: str, project: str):
   from google.cloud import bigquery  # pylint: disable=g-import-not-at-top
   return bigquery.Client(project=project, credentials=AnonymousCredentials(),
                          client_options=ClientOptions(api_endpoint=endpoint))
+
+
+class GcsEmulator:
+  """A Cloud Storage emulator on loopback, and what tests do with it: make
+  buckets, upload files, list objects (plain JSON API calls, no client)."""
+
+  def __init__(self, host: str):
+    self.host = host  # the value of STORAGE_EMULATOR_HOST
+    self.env = {'STORAGE_EMULATOR_HOST': host}
+    self._buckets = 0
+
+  def _call(self, method: str, path: str, body: bytes = None,
+            content_type: str = 'application/json'):
+    request = urllib.request.Request(self.host + path, data=body,
+                                     method=method)
+    if body is not None:
+      request.add_header('Content-Type', content_type)
+    with urllib.request.urlopen(request, timeout=30) as r:
+      data = r.read()
+    return json.loads(data) if data else None
+
+  def bucket(self, prefix: str = 'dv') -> str:
+    """A new, empty bucket; its name."""
+    self._buckets += 1
+    name = f'{prefix}-{self._buckets}-{os.getpid()}'
+    self._call('POST', '/storage/v1/b?project=test',
+               json.dumps({'name': name}).encode())
+    return name
+
+  def upload(self, bucket: str, name: str, data: bytes) -> str:
+    """Writes an object; its gs:// path."""
+    self._call('POST', f'/upload/storage/v1/b/{bucket}/o?uploadType=media&'
+               f'name={urllib.parse.quote(name, safe="")}', data,
+               'application/octet-stream')
+    return f'gs://{bucket}/{name}'
+
+  def download(self, bucket: str, name: str) -> bytes:
+    quoted = urllib.parse.quote(name, safe='')
+    with urllib.request.urlopen(
+        f'{self.host}/storage/v1/b/{bucket}/o/{quoted}?alt=media',
+        timeout=30) as r:
+      return r.read()
+
+  def list(self, bucket: str, prefix: str = '') -> list:
+    """The names of the bucket's objects under ``prefix``, sorted."""
+    names, token = [], None
+    while True:
+      query = {'prefix': prefix}
+      if token:
+        query['pageToken'] = token
+      page = self._call('GET', f'/storage/v1/b/{bucket}/o?'
+                        f'{urllib.parse.urlencode(query)}')
+      names += [item['name'] for item in page.get('items', [])]
+      token = page.get('nextPageToken')
+      if not token:
+        return sorted(names)
+
+
+@pytest.fixture(scope='session')
+def gcs_emulator(tmp_path_factory):
+  """A real Cloud Storage emulator (gcp-storage-emulator, in memory) on a
+  free loopback port, for ``gs://`` paths through Beam's own GCS client:
+  jobs find it by STORAGE_EMULATOR_HOST (``GcsEmulator.env``)."""
+  port = _free_port()
+  log = tmp_path_factory.mktemp('gcsemu') / 'emulator.log'
+  with open(log, 'w') as out:
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'gcp_storage_emulator', 'start', '--host',
+         '127.0.0.1', '--port', str(port), '--in-memory'],
+        stdout=out, stderr=subprocess.STDOUT)
+  emulator = GcsEmulator(f'http://127.0.0.1:{port}')
+  deadline = time.time() + 30
+  while True:
+    try:
+      emulator._call('GET', '/storage/v1/b?project=test')  # pylint: disable=protected-access
+      break
+    except OSError:
+      pass
+    if proc.poll() is not None or time.time() > deadline:
+      proc.kill()
+      pytest.fail(f'the Cloud Storage emulator did not start; its log:\n'
+                  f'{log.read_text()[-3000:]}')
+    time.sleep(0.2)
+  yield emulator
+  proc.terminate()
+  try:
+    proc.wait(timeout=10)
+  except subprocess.TimeoutExpired:
+    proc.kill()

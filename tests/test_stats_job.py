@@ -262,7 +262,9 @@ def _pipeline_error(fail_in: str) -> Exception:
       _ = (p | beam.Create([1])
            | 'ReadSpan' >> _Step(boom if fail_in == 'ReadSpan' else int)
            | 'ComputeStatistics' >> _Step(
-               boom if fail_in == 'ComputeStatistics' else int))
+               boom if fail_in == 'ComputeStatistics' else int)
+           | 'WriteDeadLetters' >> _Step(
+               boom if fail_in == 'WriteDeadLetters' else int))
   return caught.value
 
 
@@ -270,13 +272,19 @@ def test_a_failure_after_reading_is_not_blamed_on_the_input():
   spec = sources.DatasetSpec(name='d', path='/data/x.parquet',
                                         format='parquet')
 
-  after = span_stats._as_user_error(_pipeline_error('ComputeStatistics'), spec)  # pylint: disable=protected-access
+  after = span_stats._as_user_error(_pipeline_error('ComputeStatistics'), spec, 's')  # pylint: disable=protected-access
   line = str(after)
   assert line.startswith("dataset.path '/data/x.parquet': step "
                          "'ComputeStatistics")
   assert 'failed after reading' in line and 'reading parquet' not in line
   assert "no attribute 'summary'" in line and '\n' not in line
 
-  during = span_stats._as_user_error(_pipeline_error('ReadSpan'), spec)  # pylint: disable=protected-access
+  during = span_stats._as_user_error(_pipeline_error('ReadSpan'), spec, 's')  # pylint: disable=protected-access
   assert str(during).startswith(
       "dataset.path '/data/x.parquet': reading parquet failed (")
+
+  # Writing the run's files into the store: store.root is named instead.
+  writing = str(span_stats._as_user_error(  # pylint: disable=protected-access
+      _pipeline_error('WriteDeadLetters'), spec, 'gs://b/dv'))
+  assert writing.startswith("store.root='gs://b/dv': writing the run's files")
+  assert 'WriteDeadLetters' in writing and 'dataset.path' not in writing

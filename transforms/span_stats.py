@@ -400,6 +400,7 @@ def compute(pass_spec: PassSpec, options: PipelineOptions) -> SpanStatistics:
   spec, key, files, scratch = plan.spec, plan.key, plan.files, plan.scratch
   _log.info('run %s: reading %s', plan.run_id,
             f'{len(files)} file(s) of {spec.path}' if files else spec.path)
+  artifacts.start_scratch(plan.store.root, scratch, plan.run_id)
   try:
     with plan.reporter() as reporter:
       result = plan.pipeline(tracker=reporter.tracker).run()
@@ -407,7 +408,7 @@ def compute(pass_spec: PassSpec, options: PipelineOptions) -> SpanStatistics:
       result.wait_until_finish()
   except Exception as e:
     artifacts.delete_scratch(scratch)
-    raise _as_user_error(e, spec) from e
+    raise _as_user_error(e, spec, plan.store.root) from e
 
   counters = _counters(result)
   stats = artifacts.read_stats(FileSystems.join(scratch, artifacts.STATS_FILE))
@@ -516,7 +517,12 @@ def commit(span: SpanStatistics, run_record: Dict[str, object],
   files = span.files_to_commit()
   files.update(extra or {})
   files[artifacts.RUN_FILE] = record_path
-  span.store.commit(span.scratch, files)
+  try:
+    span.store.commit(span.scratch, files)
+  except Exception as e:
+    raise UserError(f'store.root={span.store.root!r}: moving the run\'s '
+                    f'files into {span.store.dir} failed ({_short(e)})'
+                    ) from e
 
 
 def discard(span: SpanStatistics) -> None:
@@ -549,8 +555,16 @@ def _counters(result) -> Dict[str, int]:
   return out
 
 
-def _as_user_error(e: Exception, spec: sources.DatasetSpec) -> UserError:
-  """A pipeline failure as one line that names the input."""
+# The steps that write the run's files into its scratch folder in the store.
+WRITE_STEPS = frozenset({'WriteStatistics', 'WritePIICounts',
+                         'WriteLabelByBucket', 'WriteSample',
+                         'WriteDeadLetters'})
+
+
+def _as_user_error(e: Exception, spec: sources.DatasetSpec,
+                   store_root: str) -> UserError:
+  """A pipeline failure as one line that names the input, or ``store.root``
+  when writing to the artifact store failed."""
   seen = e
   while seen is not None:
     if isinstance(seen, UserError):
@@ -565,6 +579,10 @@ def _as_user_error(e: Exception, spec: sources.DatasetSpec) -> UserError:
   if step is None or READ_STEP in step.split('/'):
     return UserError(f'dataset.path {spec.path!r}: reading {spec.format} '
                      f'failed ({_short(e)})')
+  if WRITE_STEPS & set(step.split('/')):
+    return UserError(f'store.root={store_root!r}: writing the run\'s files '
+                     f'to the artifact store failed in step {step!r} '
+                     f'({_short(e)})')
   # Not the input: say which step, so a bug is not taken for a bad file.
   return UserError(f'dataset.path {spec.path!r}: step {step!r} failed '
                    f'after reading ({_short(e)})')

@@ -10,10 +10,17 @@ One layout, local folder or ``gs://`` alike (through Beam's filesystems)::
       .tmp-{run_id}/    a run's scratch space; removed when the run ends
 
 A run writes into its scratch folder and copies the results into place only
-after it succeeded, so a failed run never replaces a span's artifacts.
+after it succeeded, so a failed run never replaces a span's artifacts. The
+commit also removes everything else in the span's folder (the previous run's
+files, the scratch of runs that were killed before they could clean up), so
+the folder holds the files of its latest run only.
+
+On an object store (``gs://``) a "folder" is a name prefix: it never
+"exists", and deleting it means deleting every object under ``prefix/``.
 """
 
 import json
+import os
 import re
 from typing import Any, Dict, List, Optional
 
@@ -39,6 +46,10 @@ SAMPLE_FILE = 'sample.parquet'
 CHECKS_FILE = 'checks.json'
 DEAD_LETTER_DIR = 'dead_letter'
 ANOMALIES_DIR = 'anomalies'
+FEATURE_SKEW_DIR = 'feature_skew'
+# In a run's scratch folder from its start (start_scratch); never committed.
+STARTED_FILE = 'started.json'
+SCRATCH_PREFIX = '.tmp-'
 
 
 def check_name(key: str, value: Any) -> str:
@@ -81,7 +92,9 @@ class SpanArtifacts:
     return _join(self.dir, DEAD_LETTER_DIR)
 
   def scratch(self, run_id: str) -> str:
-    return _join(self.dir, f'.tmp-{run_id}')
+    # Run ids start with the run's start time (UTC), so scratch folders sort
+    # by when their runs started (commit and sweep_scratch rely on it).
+    return _join(self.dir, f'{SCRATCH_PREFIX}{run_id}')
 
   def has_stats(self) -> bool:
     return FileSystems.exists(self.stats_path)
@@ -100,17 +113,22 @@ class SpanArtifacts:
   def commit(self, scratch: str, files: Dict[str, str]) -> None:
     """Moves ``{name in span dir: path in scratch}`` into place.
 
-    What the span's previous run left goes first (dead letters, anomaly
-    protos, PII counts, report): everything in the span's folder belongs to
-    the run recorded in its run.json, so a stats run after a validate run
-    leaves no report of statistics that are gone.
+    Everything else in the span's folder goes first: what the span's previous
+    run left (dead letters, anomaly protos, PII counts, report), so that a
+    stats run after a validate run leaves no report of statistics that are
+    gone, and the scratch folders of runs that started before this one and
+    never finished (killed). Scratch of runs that started later is theirs to
+    commit; ``feature_skew/`` belongs to the feature_skew job, which rewrites
+    it whole.
     """
-    _delete_tree(self.dead_letter_dir)
-    _delete_tree(_join(self.dir, ANOMALIES_DIR))
-    for name in (REPORT_FILE, PII_FILE, SHIFT_FILE, SAMPLE_FILE,
-                 CHECKS_FILE):
-      if name not in files and FileSystems.exists(_join(self.dir, name)):
-        FileSystems.delete([_join(self.dir, name)])
+    own = _base(scratch)
+    for name in self._entries():
+      if name == own or name == FEATURE_SKEW_DIR:
+        continue
+      if name.startswith(SCRATCH_PREFIX) and name > own:
+        continue  # a later run, still going
+      if name not in files:
+        _delete_tree(_join(self.dir, name))
     for name, source in files.items():
       target = _join(self.dir, name)
       if FileSystems.exists(target):
@@ -118,6 +136,35 @@ class SpanArtifacts:
       _makedirs_for(target)
       FileSystems.rename([source], [target])
     _delete_tree(scratch)
+
+  def sweep_scratch(self, run_id: str) -> None:
+    """Removes the scratch of runs of this span that started before
+    ``run_id`` and were killed before they could remove it themselves."""
+    own = f'{SCRATCH_PREFIX}{run_id}'
+    for name in self._entries():
+      if name.startswith(SCRATCH_PREFIX) and name < own:
+        _delete_tree(_join(self.dir, name))
+
+  def _entries(self) -> List[str]:
+    """Names directly in the span's folder: files and sub-folders."""
+    return list_entries(self.dir)
+
+
+def start_scratch(root: str, scratch: str, run_id: str) -> None:
+  """Opens a run's scratch folder with a marker file naming the run.
+
+  Written before any input is read, so that a store that cannot be written
+  (no such bucket, no permission) fails the run at once with one line naming
+  ``store.root``, not later inside the pipeline where the error would carry
+  no path.
+  """
+  try:
+    write_json(_join(scratch, STARTED_FILE), {'run_id': run_id})
+  except Exception as e:  # any filesystem's own error type
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    raise UserError(f'store.root={root!r}: cannot write to the artifact store '
+                    f'({(lines[-1] if lines else type(e).__name__)[:300]})'
+                    ) from e
 
 
 def list_spans(root: str, dataset: str, split: str) -> List[str]:
@@ -168,15 +215,42 @@ def list_files(pattern: str) -> List[str]:
     return []
 
 
+def list_entries(folder: str) -> List[str]:
+  """Names directly in ``folder`` (files and sub-folders); [] when absent."""
+  if not _is_remote(folder):
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+  prefix = folder.rstrip('/') + '/'
+  # '**' crosses '/': every object under the prefix, in one listing.
+  return sorted({path[len(prefix):].split('/', 1)[0]
+                 for path in list_files(prefix + '**')
+                 if path.startswith(prefix)})
+
+
+def _is_remote(path: str) -> bool:
+  return '://' in path
+
+
+def _base(path: str) -> str:
+  return path.rstrip('/').rsplit('/', 1)[-1]
+
+
 def _makedirs_for(path: str) -> None:
   # Object stores have no folders; a local rename needs its parent to exist.
-  if '://' not in path:
-    import os  # pylint: disable=g-import-not-at-top
+  if not _is_remote(path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
 
 
 def _delete_tree(path: str) -> None:
-  if FileSystems.exists(path):
+  """Deletes a file or a folder with everything in it; nothing there is fine."""
+  if not _is_remote(path):
+    if FileSystems.exists(path):
+      FileSystems.delete([path])
+    return
+  # A prefix never "exists" on an object store. Beam deletes every object
+  # under it only when the path ends with '/' (without, it matches the one
+  # object of that exact name).
+  FileSystems.delete([path.rstrip('/') + '/'])
+  if FileSystems.exists(path):  # a file of that name
     FileSystems.delete([path])
 
 
@@ -186,4 +260,3 @@ def delete_scratch(path: str) -> None:
     _delete_tree(path)
   except Exception:  # best effort: never hide the error that got us here
     pass
-
