@@ -673,7 +673,7 @@ def _history(inp: ReportInput) -> str:
   drift = collections.defaultdict(list)
   for m in inp.measurement_history:
     if (not m['slice'] and m['check'] == 'drift' and m['span'] <= span and
-        m['value'] is not None):
+        m['value'] is not None and m['threshold'] is not None):
       drift[m['feature']].append((m['span'], m['value'], m['threshold']))
   cards = []
   for name in sorted(by_feature):
