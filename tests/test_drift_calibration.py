@@ -57,8 +57,13 @@ def test_the_issues_delay_case_is_flagged(results):
   delay = _by_case(results)['flights_delay_jan_jul']
   assert delay['measured']['metric'] == 'PSI'
   assert delay['measured']['value'] > 0.075
-  assert [a['anomaly_type'] for a in delay['anomalies']] == [
-      'POPULATION_STABILITY_INDEX_HIGH']
+  assert [(a['anomaly_type'], a['severity'], a['threshold'])
+          for a in delay['anomalies']] == [
+              ('POPULATION_STABILITY_INDEX_HIGH', 'WARNING', 0.075)]
+  # A large shift reaches the ERROR tier: winter against summer.
+  temp = _by_case(results)['weather_temp_jan_jul']
+  assert [(a['severity'], a['threshold']) for a in temp['anomalies']] == [
+      ('ERROR', 0.25)]
 
 
 def test_subsets_that_do_not_differ_raise_no_error(results):
@@ -130,3 +135,28 @@ def test_a_unique_text_id_is_not_compared():
       'identifier-like: 100% of its values are distinct')
   # year, seats, engines: integers that repeat, compared
   assert all(rows[n]['value'] is not None for n in ('seats', 'engines'))
+
+
+@pytest.mark.parametrize('override,message', [
+    ('drift.also_measure=[L_INFTY]', "drift.also_measure: 'L_INFTY' is not"),
+    ('drift.numeric_error_threshold=-1',
+     'drift.numeric_error_threshold=-1.0: expected a number >= 0'),
+    ('skew.id_min_distinct_share=2',
+     'skew.id_min_distinct_share=2.0: expected a number in [0, 1]'),
+])
+def test_the_new_keys_are_checked_with_one_line(override, message):
+  from transforms.errors import UserError  # pylint: disable=g-import-not-at-top
+  cfg = drift_corpus.validate_cfg(override)
+  with pytest.raises(UserError, match=re.escape(message)):
+    config.comparison_spec(cfg, override.split('.')[0])
+
+
+def test_an_error_threshold_below_the_threshold_is_raised_to_it():
+  spec = config.comparison_spec(drift_corpus.validate_cfg(
+      'drift.numeric_threshold=0.9'), 'drift')
+  case = next(c for c in drift_corpus.cases()
+              if c['case'] == 'weather_temp_jan_jul')
+  current, baseline = drift_corpus.case_stats(case)
+  rows, _ = drift_corpus.compare(current, baseline, spec, 'jan')
+  temp = [r for r in rows if r['feature'] == 'temp' and not r['slice']]
+  assert [(r['severity'], r['threshold']) for r in temp] == [('ERROR', 0.9)]
