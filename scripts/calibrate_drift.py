@@ -167,11 +167,9 @@ def accuracy(cfg):
   from scipy import stats as sstats  # pylint: disable=g-import-not-at-top
   from transforms import statistics  # pylint: disable=g-import-not-at-top
   from transforms.checks import metrics  # pylint: disable=g-import-not-at-top
-  stats_key = drift_corpus._stats_key(cfg)  # pylint: disable=protected-access
   errors = {m: [] for m in ('PSI', 'WASSERSTEIN', 'QUANTILE_SHIFT')}
   for case in drift_corpus.cases():
-    current, baseline = drift_corpus._case_stats(  # pylint: disable=protected-access
-        stats_key, case['dataset'], case['baseline'], case['span'])
+    current, baseline = drift_corpus.case_stats(case, cfg)
     by_path = lambda s: {statistics.feature_path(f): f
                          for f in statistics.overall(s).features}
     c = by_path(current).get(case['feature'])
