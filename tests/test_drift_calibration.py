@@ -66,6 +66,17 @@ def test_the_issues_delay_case_is_flagged(results):
       ('ERROR', 0.25)]
 
 
+def test_an_ordered_integer_on_a_small_span_is_not_called_noise(results):
+  """Air quality, May against July: 31 daily temperatures a side, compared
+  by value shares (at most 50 values). No single degree's share moves
+  beyond noise; the decile bins do (every July day is warmer than May's
+  median)."""
+  temp = _by_case(results)['airquality_temp_may_jul']
+  assert temp['measured']['metric'] == 'L_INFTY'
+  assert temp['measured']['note'] is None
+  assert [a['severity'] for a in temp['anomalies']] == ['ERROR']
+
+
 def test_subsets_that_do_not_differ_raise_no_error(results):
   """Real subsets with no change in that feature (the schedule between
   months, the sex ratio between years): nothing blocking."""
