@@ -502,7 +502,16 @@ def _comparisons(inp: ReportInput) -> str:
   current_protos = _protos_by_name(inp.stats)
   for kind, (where, baseline) in sorted(inp.baselines.items()):
     ms = [m for m in inp.measurements if m['check'] == kind and not
-          m['slice'] and m['value'] is not None]
+          m['slice'] and m['value'] is not None and
+          m['threshold'] is not None]
+    # Measures recorded for information (drift.also_measure): no threshold,
+    # shown beside the one that decides.
+    also = {}
+    for m in inp.measurements:
+      if (m['check'] == kind and not m['slice'] and m['value'] is not None
+          and m['threshold'] is None):
+        also.setdefault(m['feature'], []).append(
+            f'{m["metric"]} {m["value"]:.3f}')
     ms.sort(key=lambda m: -(m['value'] / (m['threshold'] or 1)))
     not_compared = [m for m in inp.measurements if m['check'] == kind and
                     m['value'] is None]
@@ -545,7 +554,9 @@ def _comparisons(inp: ReportInput) -> str:
       cards.append(
           f'<figure class="card{flag}"><figcaption><b>{_e(name)}</b> '
           f'{_e(m["metric"])} {m["value"]:.3f} (threshold '
-          f'{m["threshold"]:g}){said}</figcaption>{chart}</figure>')
+          f'{m["threshold"]:g})'
+          f'{"; " + ", ".join(also[name]) if name in also else ""}'
+          f'{said}</figcaption>{chart}</figure>')
     out.append(f'<div class="cards">{"".join(cards)}</div>')
     sliced = [m for m in inp.measurements if m['check'] == kind and
               m['slice'] and m['is_anomaly']]
@@ -683,7 +694,8 @@ def _slices(inp: ReportInput) -> str:
   found = collections.Counter(a['slice'] for a in inp.anomalies)
   worst = {}
   for m in inp.measurements:
-    if m['slice'] and m['value'] is not None:
+    if (m['slice'] and m['value'] is not None and
+        m['threshold'] is not None):
       worst[m['slice']] = max(worst.get(m['slice'], 0),
                               m['value'] / (m['threshold'] or 1))
   rows = []
@@ -716,7 +728,7 @@ def _history(inp: ReportInput) -> str:
   for m in inp.measurement_history:
     if (not m['slice'] and m['check'] == 'drift' and
         span_order.sort_key(m['span']) <= at_or_before and
-        m['value'] is not None):
+        m['value'] is not None and m['threshold'] is not None):
       drift[m['feature']].append((m['span'], m['value'], m['threshold']))
   cards = []
   for name in sorted(by_feature):

@@ -525,6 +525,14 @@ def comparison_spec(cfg: DictConfig, kind: str):
                       f'number >= 0')
     out[f'{side}_metric'] = metric
     out[f'{side}_threshold'] = float(threshold)
+    error = get(cfg, f'{kind}.{side}_error_threshold', required=False)
+    if error is not None and (isinstance(error, bool) or not isinstance(
+        error, (int, float)) or error < 0):
+      raise UserError(f'{kind}.{side}_error_threshold={error!r}: expected a '
+                      f'number >= 0, or null for one tier (every anomaly an '
+                      f'ERROR)')
+    out[f'{side}_error_threshold'] = (float(error) if error is not None
+                                      else None)
   features = get(cfg, f'{kind}.features', required=False) or {}
   if not isinstance(features, dict) or not all(
       isinstance(v, dict) for v in features.values()):
@@ -535,10 +543,22 @@ def comparison_spec(cfg: DictConfig, kind: str):
     if unknown:
       raise UserError(f'{kind}.features.{name}: unknown key '
                       f'{sorted(unknown)[0]!r} (use metric, threshold)')
+  also = tuple(_string_list(cfg, f'{kind}.also_measure'))
+  for metric in also:
+    if metric not in validation.NUMERIC_METRICS:
+      raise UserError(f'{kind}.also_measure: {metric!r} is not one of '
+                      f'{", ".join(validation.NUMERIC_METRICS)}')
   ratio = get(cfg, f'{kind}.max_unique_ratio')
   if not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
     raise UserError(f'{kind}.max_unique_ratio={ratio!r}: expected a number '
                     f'in (0, 1]')
+  id_rule = {}
+  for key in ('id_min_distinct_share', 'id_max_spacing_error'):
+    value = get(cfg, f'{kind}.{key}')
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+        not 0 <= value <= 1):
+      raise UserError(f'{kind}.{key}={value!r}: expected a number in [0, 1]')
+    id_rule[key] = float(value)
   min_slice = get(cfg, f'{kind}.min_slice_examples')
   if isinstance(min_slice, bool) or not isinstance(min_slice, int) or (
       min_slice < 0):
@@ -550,9 +570,9 @@ def comparison_spec(cfg: DictConfig, kind: str):
     raise UserError(f'{kind}.noise_alpha={alpha!r}: expected a number in '
                     f'(0, 1), or null for thresholds alone')
   return validation.ComparisonSpec(
-      **out, features=features,
+      **out, also_measure=also, features=features,
       exclude=tuple(_string_list(cfg, f'{kind}.exclude')),
-      max_unique_ratio=float(ratio), min_slice_examples=min_slice,
+      max_unique_ratio=float(ratio), **id_rule, min_slice_examples=min_slice,
       noise_alpha=float(alpha) if alpha is not None else None)
 
 

@@ -240,12 +240,17 @@ class DriftSchema:
   baseline_span: Optional[str] = MISSING
   categorical_metric: str = MISSING
   categorical_threshold: float = MISSING
+  categorical_error_threshold: Optional[float] = MISSING
   numeric_metric: str = MISSING
   numeric_threshold: float = MISSING
+  numeric_error_threshold: Optional[float] = MISSING
+  also_measure: List[str] = MISSING
   # {feature: {metric: ..., threshold: ...}}
   features: Any = MISSING  # a mapping, or null (free-form keys)
   exclude: List[str] = MISSING
   max_unique_ratio: float = MISSING
+  id_min_distinct_share: float = MISSING
+  id_max_spacing_error: float = MISSING
   min_slice_examples: int = MISSING
   noise_alpha: Optional[float] = MISSING
 

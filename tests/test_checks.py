@@ -33,7 +33,9 @@ def test_psi_and_wasserstein_are_selectable_per_feature(project):
   found = {(r['feature'], r['anomaly_type']): r for r in _rows(
       project, 'anomalies', '2024-01-03', 'drift')}
   income = found[('income', 'POPULATION_STABILITY_INDEX_HIGH')]
-  assert income['value'] > 1.0 and income['threshold'] == 0.2
+  # WARNING above 0.2, ERROR above the default error threshold 0.25.
+  assert income['value'] > 1.0 and income['threshold'] == 0.25
+  assert income['severity'] == 'ERROR'
   assert income['baseline_span'] == '2024-01-02'
   assert ('age', 'NORMALIZED_WASSERSTEIN_DISTANCE_HIGH') not in found
 

@@ -169,7 +169,13 @@ def test_random_half_splits_raise_no_error(name):
   # The comparisons did run: every split measured real distances.
   measured = [m for m in measurements if m['value'] is not None]
   assert len(measured) >= SPLITS
-  assert all(not m['is_anomaly'] for m in measured)
+  # The drift defaults' WARNING tier (tests/test_drift_calibration.py has
+  # their recall on real drifts): at most 1% of the comparisons.
+  warnings = [a for a in anomalies if a['severity'] == 'WARNING' and
+              a['check'] == 'drift']
+  assert len(warnings) <= 0.01 * len(measured), [
+      (a['feature'], a['value']) for a in warnings]
+  assert sum(m['is_anomaly'] for m in measured) == len(warnings)
 
 
 # ----------------------------------------------------------------------------

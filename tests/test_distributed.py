@@ -73,3 +73,12 @@ def test_two_worker_processes_give_the_same_statistics(tmp_path):
       assert feature_meta.kind_of(fa) == feature_meta.kind_of(fb), path
       assert feature_meta.value_counts(fa) == feature_meta.value_counts(
           fb), path
+      # The distinct count of integers (a KMV sketch: the same hashes kept
+      # whatever the merge order).
+      assert feature_meta.distinct_count(fa) == feature_meta.distinct_count(
+          fb), path
+  # 20,000 distinct row numbers, estimated above the sketch's 4,096 hashes.
+  ids = feature_meta.distinct_count(_features(slices_two[''])['id'])
+  assert abs(ids - 20000) < 0.05 * 20000
+  month = feature_meta.distinct_count(_features(slices_two[''])['month'])
+  assert month == 12  # exact below the sketch's size

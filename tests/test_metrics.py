@@ -1,4 +1,5 @@
-"""PSI and normalized Wasserstein distance from stored statistics."""
+"""PSI, normalized Wasserstein distance and quantile shift from stored
+statistics."""
 
 import numpy as np
 import pandas as pd
@@ -46,17 +47,17 @@ def test_psi_from_statistics_agrees_with_raw_data_on_the_same_bins():
   exact_cur = np.histogram(cur_raw, bins)[0] / len(cur_raw)
   from_stats = metrics.population_stability_index(cur, base)
   independent = _independent_psi(exact_base, exact_cur)
-  # The statistics hold 10-bucket histograms, not the raw values: the span's
-  # shares in the baseline's bins are rebinned from them, within 0.03 of
-  # the exact shares, and PSI follows (0.227 vs 0.226 here).
-  shares = metrics.bin_shares(metrics._buckets(  # pylint: disable=protected-access
-      cur, metrics.statistics_pb2.Histogram.STANDARD), edges)
+  # The statistics hold 10-bucket quantile histograms, not the raw values:
+  # the span's shares in the baseline's bins are read from its own deciles
+  # (evenly spread inside each), within 0.03 of the exact shares, and PSI
+  # follows within 15% (0.249 vs 0.226 here; on 41 real numeric drifts the
+  # median error is 9.5%, scripts/calibrate_drift.py --accuracy).
+  shares = metrics.bin_shares(metrics.quantile_buckets(cur), edges)
   assert np.max(np.abs(shares - exact_cur)) < 0.03
-  assert from_stats == pytest.approx(independent, rel=0.1)
+  assert from_stats == pytest.approx(independent, rel=0.15)
   assert independent > 0.2  # well past the usual 0.1 "stable" line
   # On the same shares the two calculations are one and the same.
-  base_shares = metrics.bin_shares(metrics._buckets(  # pylint: disable=protected-access
-      base, metrics.statistics_pb2.Histogram.STANDARD), edges)
+  base_shares = metrics.bin_shares(metrics.quantile_buckets(base), edges)
   assert from_stats == pytest.approx(_independent_psi(base_shares, shares),
                                      abs=1e-12)
 
@@ -78,3 +79,32 @@ def test_wasserstein_agrees_with_sorted_samples():
       base_raw)
   assert got == pytest.approx(exact, rel=0.1)
   assert got == pytest.approx(0.5, rel=0.15)  # a shift of half a std dev
+
+
+def test_quantile_shift_is_the_largest_decile_move_in_std_devs():
+  rng = np.random.default_rng(3)
+  base_raw = rng.normal(0, 1, 20_000)
+  # The upper tail stretches, the body stays: a location test misses it.
+  cur_raw = np.where(base_raw > 1, base_raw * 2, base_raw)
+  got = metrics.quantile_shift(_feature(cur_raw), _feature(base_raw))
+  levels = np.arange(1, 10) / 10
+  exact = np.max(np.abs(np.quantile(cur_raw, levels) -
+                        np.quantile(base_raw, levels))) / np.std(base_raw)
+  assert exact == pytest.approx(1.28, abs=0.05)  # the 90th percentile moved
+  assert got == pytest.approx(exact, rel=0.05)
+  same = metrics.quantile_shift(_feature(rng.normal(0, 1, 20_000)),
+                                _feature(base_raw))
+  assert same < 0.05
+
+
+def test_numeric_metrics_carry_the_noise_test():
+  """A large distance on a few dozen values is within sampling noise."""
+  rng = np.random.default_rng(4)
+  small_a, small_b = rng.normal(0, 1, 30), rng.normal(0, 1, 30)
+  for metric in ('PSI', 'WASSERSTEIN', 'QUANTILE_SHIFT'):
+    m = metrics.measure(metric, _feature(small_a), _feature(small_b),
+                        alpha=0.001)
+    assert m.value > 0 and m.z is not None and m.within_noise, metric
+    big = metrics.measure(metric, _feature(rng.normal(1, 1, 5_000)),
+                          _feature(rng.normal(0, 1, 5_000)), alpha=0.001)
+    assert not big.within_noise, metric

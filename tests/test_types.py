@@ -241,7 +241,7 @@ def test_small_integers_and_changing_constants_are_measured_not_zero():
       'L_INFTY', pytest.approx(0.5))
   assert measured['const']['value'] == 1.0
   assert measured['month']['value'] == 0.0  # measured, and equal
-  assert measured['x']['metric'] == 'JENSEN_SHANNON_DIVERGENCE'
+  assert measured['x']['metric'] == 'PSI'
   assert {r['feature'] for r in rows} == {'label', 'const'}
   assert all(r['anomaly_type'] == 'COMPARATOR_L_INFTY_HIGH' for r in rows)
 

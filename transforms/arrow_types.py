@@ -53,14 +53,13 @@ TYPE_TABLE: List[Tuple[str, str, str, str]] = [
     ('int8-64, uint8-32 (BigQuery INT64)', INT,
      'numeric; exact value counts while at most `stats.max_categorical_values` '
      'distinct values', 'L-infinity of value shares when few distinct values '
-     '(labels, codes, months), else Jensen-Shannon on the baseline\'s '
-     'decile bins'),
+     '(labels, codes, months), else PSI on the baseline\'s deciles'),
     ('uint64', FLOAT, 'numeric (float64: above 2^53 values lose precision)',
-     'Jensen-Shannon on the baseline\'s decile bins'),
+     'PSI on the baseline\'s deciles'),
     ('float16/32/64, decimal128/256 (BigQuery FLOAT64, NUMERIC, BIGNUMERIC)',
      FLOAT, 'numeric; NaN counted apart, infinities in the outer buckets',
-     'Jensen-Shannon on the baseline\'s decile bins (or PSI / '
-     'Wasserstein)'),
+     'PSI on the baseline\'s deciles (or Wasserstein, quantile shift, '
+     'Jensen-Shannon)'),
     ('string, large_string, dictionary<string> (BigQuery STRING, JSON, '
      'GEOGRAPHY)', STRING, 'top values, distinct count, lengths',
      'L-infinity of value shares; identifier-like ones are not compared'),
@@ -78,9 +77,9 @@ TYPE_TABLE: List[Tuple[str, str, str, str]] = [
      'not compared; freshness and window checks when it is the event time'),
     ('time32, time64 (BigQuery TIME; CSV `HH:MM:SS`)', TIME_OF_DAY,
      'seconds since midnight, numeric',
-     'Jensen-Shannon on the baseline\'s decile bins'),
+     'PSI on the baseline\'s deciles'),
     ('duration', DURATION, 'seconds, numeric',
-     'Jensen-Shannon on the baseline\'s decile bins'),
+     'PSI on the baseline\'s deciles'),
     ('struct (BigQuery RECORD, JSON objects)', STRUCT,
      'the record\'s presence, and every field as a feature `parent.field`',
      'each field by its own kind; the record itself is not compared'),

@@ -1,19 +1,31 @@
 """Drift metrics TFDV does not have, computed from stored statistics.
 
-Both work on the histograms TFDV already stores for every numeric feature, so
-no data is re-read:
+All of them work on the quantile histograms TFDV already stores for every
+numeric feature (``stats.num_quantiles_histogram_buckets`` equal-mass
+buckets, 10 by default), so no data is re-read:
 
-- ``PSI``, the population stability index, over ten bins cut at the
-  baseline's deciles (its quantiles histogram): sum over bins of
-  ``(a - e) * ln(a / e)`` with the span's share ``a`` and the baseline's share
-  ``e`` (shares floored at 1e-4 so an empty bin stays finite). Rule of thumb:
-  < 0.1 stable, 0.1-0.25 moderate, > 0.25 large shift.
 - ``WASSERSTEIN``: the earth mover's distance between the two distributions
   (the mean absolute difference of their quantile functions), divided by the
   baseline's standard deviation so that one threshold suits every feature.
+  It sees a shift of location, of scale and of a tail alike, in the
+  feature's own spread: 0.5 is a shift of half a standard deviation.
+- ``QUANTILE_SHIFT``: the largest move of one of the baseline's deciles
+  (its quantile histogram's interior boundaries), in baseline standard
+  deviations. They are stored exactly (to the sketch's epsilon), so the
+  baseline's side needs no interpolation.
+- ``PSI``, the population stability index, over the bins cut at the
+  baseline's quantiles: sum over bins of ``(a - e) * ln(a / e)`` with the
+  span's share ``a`` and the baseline's share ``e`` (shares floored at 1e-4
+  so an empty bin stays finite). Rule of thumb: < 0.1 stable, 0.1-0.25
+  moderate, > 0.25 large shift.
+- ``JENSEN_SHANNON_DIVERGENCE`` of the shares in the same bins (for
+  numbers; for categories, of the value shares).
 
 Shares inside a histogram bucket are taken as evenly spread, the usual
-assumption when rebinning a histogram.
+assumption when rebinning a histogram. Every numeric metric carries the same
+sampling-noise test: the baseline bin whose share moved most must pass a
+two-proportion z-test (``Measurement``), so a large distance on a few dozen
+rows is reported, not flagged.
 """
 
 import dataclasses
@@ -24,9 +36,11 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-OWN_METRICS = ('PSI', 'WASSERSTEIN')
+# Measured here from quantile histograms; numeric features only.
+OWN_METRICS = ('PSI', 'WASSERSTEIN', 'QUANTILE_SHIFT')
 ANOMALY_TYPES = {'PSI': 'POPULATION_STABILITY_INDEX_HIGH',
                  'WASSERSTEIN': 'NORMALIZED_WASSERSTEIN_DISTANCE_HIGH',
+                 'QUANTILE_SHIFT': 'QUANTILE_SHIFT_HIGH',
                  # computed here where TFDV cannot (integers' value shares,
                  # nested features): the same reason types as TFDV's
                  'L_INFTY': 'COMPARATOR_L_INFTY_HIGH',
@@ -47,6 +61,12 @@ def _buckets(feature: statistics_pb2.FeatureNameStatistics,
               if b.sample_count > 0 and math.isfinite(b.low_value) and
               math.isfinite(b.high_value)]
   return []
+
+
+def quantile_buckets(feature: statistics_pb2.FeatureNameStatistics
+                     ) -> List[Bucket]:
+  """The feature's quantile histogram as (low, high, count) buckets."""
+  return _buckets(feature, statistics_pb2.Histogram.QUANTILES)
 
 
 def cdf(buckets: Sequence[Bucket], x: float) -> float:
@@ -80,19 +100,30 @@ def psi(expected: Sequence[float], actual: Sequence[float],
 
 def decile_edges(feature: statistics_pb2.FeatureNameStatistics
                  ) -> List[float]:
-  """Interior cut points at the feature's deciles, duplicates removed."""
+  """Interior cut points at the feature's deciles, duplicates removed.
+
+  The boundaries of its quantile histogram (deciles with the default 10
+  buckets). Tied values make TFDV merge buckets (diamonds' ``table``:
+  43-55, 55-56, 56-56, ...): the boundaries stay true quantiles, whereas
+  levels interpolated inside a wide bucket would cut where no value lies.
+  """
   qs = _buckets(feature, statistics_pb2.Histogram.QUANTILES)
-  edges = sorted({b[1] for b in qs[:-1]})
-  return edges
+  return sorted({b[1] for b in qs[:-1]})
 
 
 def population_stability_index(
     current: statistics_pb2.FeatureNameStatistics,
     baseline: statistics_pb2.FeatureNameStatistics) -> Optional[float]:
-  """PSI of the span against the baseline on the baseline's decile bins."""
+  """PSI of the span against the baseline on the baseline's decile bins.
+
+  Both sides' shares come from their quantile histograms: equal-mass
+  buckets follow the data where it is dense, whereas the equal-width
+  histogram puts the whole body of a skewed feature (delays: -30 to 1,300
+  minutes) in one or two buckets, and rebinning it guesses.
+  """
   edges = decile_edges(baseline)
-  cur = _buckets(current, statistics_pb2.Histogram.STANDARD)
-  base = _buckets(baseline, statistics_pb2.Histogram.STANDARD)
+  cur = _buckets(current, statistics_pb2.Histogram.QUANTILES)
+  base = _buckets(baseline, statistics_pb2.Histogram.QUANTILES)
   if not edges or not cur or not base:
     return None
   return psi(bin_shares(base, edges), bin_shares(cur, edges))
@@ -126,12 +157,41 @@ def normalized_wasserstein(
   levels = (np.arange(points) + 0.5) / points
   distance = float(np.mean(np.abs(quantile_function(cur, levels) -
                                   quantile_function(base, levels))))
+  return distance / _scale(baseline, base)
+
+
+def _scale(baseline: statistics_pb2.FeatureNameStatistics,
+           base: Sequence[Bucket]) -> float:
+  """The baseline's standard deviation; its range when that is 0 or unset,
+  and 1 for a constant (any move of a constant is then in its units)."""
   scale = baseline.num_stats.std_dev
   if not scale or not math.isfinite(scale):
     lo = min(b[0] for b in base)
     hi = max(b[1] for b in base)
     scale = (hi - lo) or 1.0
-  return distance / scale
+  return scale
+
+
+def quantile_shift(current: statistics_pb2.FeatureNameStatistics,
+                   baseline: statistics_pb2.FeatureNameStatistics
+                   ) -> Optional[float]:
+  """The largest move of a baseline decile, in baseline std devs.
+
+  At the levels of the baseline's interior quantile boundaries (its deciles
+  with 10 buckets, where ties did not merge buckets), the span's quantile
+  (read from its own quantile histogram) against the baseline's.
+  """
+  cur = _buckets(current, statistics_pb2.Histogram.QUANTILES)
+  base = _buckets(baseline, statistics_pb2.Histogram.QUANTILES)
+  if not cur or not base:
+    return None
+  total = sum(c for _, _, c in base)
+  levels = np.cumsum([c for _, _, c in base])[:-1] / total
+  if not len(levels):
+    return None
+  gaps = np.abs(quantile_function(cur, levels) -
+                quantile_function(base, levels))
+  return float(np.max(gaps)) / _scale(baseline, base)
 
 
 def value_shares(feature: statistics_pb2.FeatureNameStatistics
@@ -232,6 +292,11 @@ def decile_counts(current: statistics_pb2.FeatureNameStatistics,
           {str(i): float(v) for i, v in enumerate(b)})
 
 
+_NUMERIC = {'PSI': population_stability_index,
+            'WASSERSTEIN': normalized_wasserstein,
+            'QUANTILE_SHIFT': quantile_shift}
+
+
 def measure(metric: str, current, baseline,
             alpha: Optional[float] = None) -> Measurement:
   """``metric`` of two FeatureNameStatistics (value None when they lack what
@@ -239,18 +304,41 @@ def measure(metric: str, current, baseline,
 
   L_INFTY: value shares (exact counts of small-integer features, the rank
   histogram of strings). JENSEN_SHANNON_DIVERGENCE: value shares, or for
-  numbers the shares in the baseline's decile bins. PSI, WASSERSTEIN: from
-  the histograms (module docstring).
+  numbers the shares in the baseline's decile bins. PSI, WASSERSTEIN,
+  QUANTILE_SHIFT: from the quantile histograms (module docstring), with the
+  noise test of the decile bins.
   """
-  if metric == 'PSI':
-    return Measurement(population_stability_index(current, baseline))
-  if metric == 'WASSERSTEIN':
-    return Measurement(normalized_wasserstein(current, baseline))
+  if metric in _NUMERIC:
+    value = _NUMERIC[metric](current, baseline)
+    binned = decile_counts(current, baseline)
+    if value is None or binned is None:
+      return Measurement(value)
+    # The same noise test as Jensen-Shannon's: the baseline decile bin
+    # whose share moved most.
+    a, b = binned
+    _, z, critical = compare_counts(a, b, alpha)
+    return Measurement(value, z, critical, (sum(a.values()),
+                                            sum(b.values())))
   a, b = value_shares(current), value_shares(baseline)
   if metric == 'L_INFTY':
     if a is None or b is None or not sum(a.values()) or not sum(b.values()):
       return Measurement(None)
-    value, z, critical = compare_counts(a, b, alpha)
+    binned = (decile_counts(current, baseline)
+              if current.HasField('num_stats') and
+              baseline.HasField('num_stats') else None)
+    if binned is None:
+      value, z, critical = compare_counts(a, b, alpha)
+      return Measurement(value, z, critical, (sum(a.values()),
+                                              sum(b.values())))
+    # Counted integers are ordered: a shift spread over many values (a
+    # month's temperatures, 26-31 days a side) moves no single value's
+    # share beyond noise, but moves the decile bins. Either test may show
+    # it, each at alpha / 2.
+    half = alpha / 2 if alpha else alpha
+    value, z, critical = compare_counts(a, b, half)
+    _, z_bins, critical_bins = compare_counts(*binned, half)
+    if critical is not None and z_bins / critical_bins > z / critical:
+      z, critical = z_bins, critical_bins
     return Measurement(value, z, critical, (sum(a.values()),
                                             sum(b.values())))
   if metric == 'JENSEN_SHANNON_DIVERGENCE':
@@ -273,6 +361,8 @@ def measure(metric: str, current, baseline,
 _NAMES = {
     'PSI': 'The population stability index',
     'WASSERSTEIN': 'The normalized Wasserstein distance',
+    'QUANTILE_SHIFT': ('The largest shift of a baseline quantile (in '
+                       'baseline standard deviations)'),
     'L_INFTY': 'The largest difference of value shares (L-infinity)',
     'JENSEN_SHANNON_DIVERGENCE': 'The Jensen-Shannon divergence',
 }

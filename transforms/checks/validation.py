@@ -12,6 +12,7 @@ import hashlib
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
+import numpy as np
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -26,8 +27,10 @@ from transforms.errors import UserError
 
 SEVERITIES = ('INFO', 'WARNING', 'ERROR')
 _SLICE_PATH = re.compile(r'^slice\((.*)\)::(.*)$', re.S)
-# Features that identify a row or a moment rather than describe it: their
-# distribution always moves between spans, so default thresholds skip them.
+# Names that look like an id or a time. Only the statistics pass's choice of
+# features to bucket for the shift diagnosis uses it (it runs before any
+# value is seen); drift and skew judge a column by its values
+# (identifier_reason).
 _ID_NAME = re.compile(
     r'(^|_)(id|uuid|guid|key|nr|timestamp|ts|time|date|datetime)$|Id$',
     re.I)
@@ -37,6 +40,8 @@ METRICS = {
     'NORMALIZED_ABSOLUTE_DIFFERENCE': 'normalized_abs_difference',
 }
 ALL_METRICS = tuple(METRICS) + metrics.OWN_METRICS
+# What also_measure may list: the distances of numbers measured here.
+NUMERIC_METRICS = ('JENSEN_SHANNON_DIVERGENCE',) + metrics.OWN_METRICS
 _COMPARATOR_REASONS = ('COMPARATOR_L_INFTY_HIGH',
                        'COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH',
                        'COMPARATOR_NORMALIZED_ABSOLUTE_DIFFERENCE_HIGH')
@@ -44,17 +49,33 @@ _COMPARATOR_REASONS = ('COMPARATOR_L_INFTY_HIGH',
 
 @dataclasses.dataclass(frozen=True)
 class ComparisonSpec:
-  """Thresholds of one comparison (drift or skew), from config."""
+  """Thresholds of one comparison (drift or skew), from config.
+
+  A default comparison past ``*_threshold`` is a WARNING, past
+  ``*_error_threshold`` an ERROR (None: every anomaly is an ERROR). A
+  threshold written in the schema or per feature is an ERROR threshold.
+  """
   categorical_metric: str = 'L_INFTY'
-  categorical_threshold: float = 0.1
-  numeric_metric: str = 'JENSEN_SHANNON_DIVERGENCE'
-  numeric_threshold: float = 0.1
+  categorical_threshold: float = 0.05
+  categorical_error_threshold: Optional[float] = 0.1
+  numeric_metric: str = 'PSI'
+  numeric_threshold: float = 0.075
+  numeric_error_threshold: Optional[float] = 0.25
+  # Measured as well on every numeric feature compared here, recorded as
+  # drift_skew rows without a threshold (never an anomaly).
+  also_measure: Sequence[str] = ()
   # feature -> {'metric': ..., 'threshold': ...}; threshold null skips it.
   features: Mapping[str, Mapping[str, Any]] = dataclasses.field(
       default_factory=dict)
   exclude: Sequence[str] = ()
   # Share of distinct values above which a string feature is identifier-like.
   max_unique_ratio: float = 0.5
+  # An integer feature is identifier-like (a row number, a sequential id)
+  # when at least this share of its values are distinct ...
+  id_min_distinct_share: float = 0.95
+  # ... and its quantiles lie within this share of its range from evenly
+  # spaced ones (values spread evenly from min to max).
+  id_max_spacing_error: float = 0.05
   # Slices with fewer examples on either side are not compared: sampling
   # noise alone moves small groups past the thresholds.
   min_slice_examples: int = 200
@@ -84,24 +105,72 @@ def worst_first(anomalies: Iterable[Mapping[str, Any]]) -> List:
 
 
 def is_identifier_name(name: str) -> bool:
-  """Named like an id, key or time (id, user_id, ts, created_date, ...)."""
+  """Named like an id, key or time (id, user_id, ts, created_date, ...).
+
+  For choices made before any value is seen; never a reason to leave a
+  feature out of drift or skew (``identifier_reason`` reads the values).
+  """
   return bool(_ID_NAME.search(name))
 
 
+def spacing_error(feature: statistics_pb2.FeatureNameStatistics
+                  ) -> Optional[float]:
+  """How far the feature's quantiles lie from evenly spaced values between
+  its min and max, as a share of the range (0: evenly spread, like row
+  numbers); None without a quantile histogram or with a single value."""
+  buckets = metrics.quantile_buckets(feature)
+  if not buckets:
+    return None
+  low, high = buckets[0][0], buckets[-1][1]
+  if not high > low:
+    return None
+  counts = [c for _, _, c in buckets]
+  levels = np.cumsum(counts)[:-1] / sum(counts)
+  bounds = np.array([b[1] for b in buckets[:-1]])
+  even = low + levels * (high - low)
+  return float(np.max(np.abs(bounds - even))) / (high - low) if len(
+      bounds) else 0.0
+
+
 def identifier_reason(feature: statistics_pb2.FeatureNameStatistics,
-                      max_unique_ratio: float) -> Optional[str]:
-  """Why a feature looks like an id, key or timestamp (values rarely repeat),
-  or None."""
-  name = statistics.feature_path(feature)
-  if is_identifier_name(name):
-    return f'identifier-like: named like an id or a time ({name!r})'
+                      spec: 'ComparisonSpec') -> Optional[str]:
+  """Why a feature's values show it is an id, or None.
+
+  Its name never decides: a string feature is identifier-like when more
+  than ``max_unique_ratio`` of its values are distinct (ids, free text);
+  an integer feature when at least ``id_min_distinct_share`` of its values
+  are distinct and they are spread evenly over their range (row numbers,
+  sequential ids). Durations and times of day (``air_time``, ``dep_time``)
+  repeat their values, and are compared.
+  """
+  present = _present(feature)
+  if not present:
+    return None
   if feature.HasField('string_stats'):
     s = feature.string_stats
-    present = s.common_stats.num_non_missing
-    if present and s.unique / present > max_unique_ratio:
+    if s.unique / present > spec.max_unique_ratio:
       return (f'identifier-like: {s.unique / present:.0%} of its values are '
-              f'distinct (above max_unique_ratio {max_unique_ratio:g})')
-  return None
+              f'distinct (above max_unique_ratio {spec.max_unique_ratio:g})')
+    return None
+  distinct = feature_meta.distinct_count(feature)
+  if distinct is None or feature_meta.kind_of(feature) != arrow_types.INT:
+    return None
+  # Of all values (a list feature has several per example); the distinct
+  # count is estimated above the sketch's size: capped at 1.
+  values = statistics.common_stats(feature).tot_num_values or present
+  share = min(distinct / values, 1.0)
+  if share < spec.id_min_distinct_share or values < 2:
+    return None
+  error = spacing_error(feature)
+  if error is None or error > spec.id_max_spacing_error:
+    return None
+  return (f'identifier-like: {share:.0%} of its integer values are distinct '
+          f'(id_min_distinct_share {spec.id_min_distinct_share:g}) and '
+          f'evenly spread from {feature.num_stats.min:.0f} to '
+          f'{feature.num_stats.max:.0f} (quantiles within {error:.1%} of '
+          f'the range from even spacing; id_max_spacing_error '
+          f'{spec.id_max_spacing_error:g}), like row numbers or sequential '
+          f'ids')
 
 
 @dataclasses.dataclass
@@ -117,8 +186,13 @@ class ComparisonPlan:
   """
   # top-level feature name -> (metric, threshold), as TFDV comparators
   tfdv: Dict[str, Tuple[str, float]] = dataclasses.field(default_factory=dict)
-  # feature path -> (metric, threshold), measured by metrics.measure
-  own: Dict[str, Tuple[str, float]] = dataclasses.field(default_factory=dict)
+  # feature path -> (metric, WARNING threshold, ERROR threshold), measured
+  # by metrics.measure; the two thresholds are equal when one was written
+  # for the feature (schema, drift.features)
+  own: Dict[str, Tuple[str, float, float]] = dataclasses.field(
+      default_factory=dict)
+  # feature path -> more metrics measured for information (also_measure)
+  also: Dict[str, Tuple[str, ...]] = dataclasses.field(default_factory=dict)
   # feature path -> why it is not compared
   skipped: Dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -210,7 +284,7 @@ def plan_comparisons(schema: schema_pb2.Schema,
       if name in spec.exclude:
         plan.skipped[name] = f'excluded ({kind}.exclude)'
         continue
-      reason = identifier_reason(c, spec.max_unique_ratio)
+      reason = identifier_reason(c, spec)
       if reason:
         plan.skipped[name] = reason
         continue
@@ -223,14 +297,14 @@ def plan_comparisons(schema: schema_pb2.Schema,
     numeric = not _is_categorical(sf, c)
     if from_schema is not None:
       metric, threshold = from_schema
+      error = threshold
     elif per_feature is not None:
       metric = per_feature.get('metric') or (
           spec.numeric_metric if numeric else spec.categorical_metric)
       threshold = float(per_feature['threshold'])
+      error = threshold
     else:
-      metric = spec.numeric_metric if numeric else spec.categorical_metric
-      threshold = (spec.numeric_threshold if numeric else
-                   spec.categorical_threshold)
+      metric, threshold, error = _defaults(spec, numeric)
     if metric not in ALL_METRICS:
       raise UserError(f'{kind}.features.{name}.metric={metric!r}: '
                       f'expected one of {", ".join(ALL_METRICS)}')
@@ -238,13 +312,34 @@ def plan_comparisons(schema: schema_pb2.Schema,
       raise UserError(f'{kind}: {metric} needs a numeric feature; '
                       f'{name!r} is categorical (use L_INFTY or '
                       f'JENSEN_SHANNON_DIVERGENCE)')
-    _route(plan, name, metric, threshold, c, b, spec, kind,
+    _route(plan, name, metric, threshold, error, c, b, spec, kind,
            explicit=from_schema is not None or per_feature is not None)
+    if numeric and name in plan.own:
+      plan.also[name] = tuple(m for m in spec.also_measure
+                              if m != plan.own[name][0])
   return plan
 
 
+def _defaults(spec: ComparisonSpec, numeric: bool
+              ) -> Tuple[str, float, float]:
+  """(metric, WARNING threshold, ERROR threshold) by feature kind.
+
+  An ERROR threshold below the WARNING threshold is raised to it: a user who
+  raises ``numeric_threshold`` to 0.9 is not warned below 0.9, nor blocked.
+  """
+  if numeric:
+    metric, warn, error = (spec.numeric_metric, spec.numeric_threshold,
+                           spec.numeric_error_threshold)
+  else:
+    metric, warn, error = (spec.categorical_metric,
+                           spec.categorical_threshold,
+                           spec.categorical_error_threshold)
+  return metric, warn, warn if error is None else max(error, warn)
+
+
 def _route(plan: ComparisonPlan, name: str, metric: str, threshold: float,
-           c, b, spec: ComparisonSpec, kind: str, explicit: bool) -> None:
+           error: float, c, b, spec: ComparisonSpec, kind: str,
+           explicit: bool) -> None:
   """Puts one feature's comparison where it can really be computed.
 
   L-infinity, Jensen-Shannon, PSI and Wasserstein are measured here from
@@ -263,7 +358,7 @@ def _route(plan: ComparisonPlan, name: str, metric: str, threshold: float,
     return
   if metric == 'L_INFTY':
     if strings or counted:
-      plan.own[name] = (metric, threshold)
+      plan.own[name] = (metric, threshold, error)
     elif explicit:
       plan.skipped[name] = (
           f'L_INFTY compares value shares, and {name!r} has more than '
@@ -272,8 +367,9 @@ def _route(plan: ComparisonPlan, name: str, metric: str, threshold: float,
     else:
       # Categorical by the schema, but too many distinct values now to
       # count them: the decile bins still give a real distance.
-      _route(plan, name, spec.numeric_metric, spec.numeric_threshold, c, b,
-             spec, kind, explicit=True)
+      metric, threshold, error = _defaults(spec, numeric=True)
+      _route(plan, name, metric, threshold, error, c, b, spec, kind,
+             explicit=True)
     return
   if metric == 'NORMALIZED_ABSOLUTE_DIFFERENCE':
     if len(c.path.step) <= 1:
@@ -281,7 +377,7 @@ def _route(plan: ComparisonPlan, name: str, metric: str, threshold: float,
     else:
       plan.skipped[name] = f'{metric} is measured for top-level features only'
     return
-  plan.own[name] = (metric, threshold)
+  plan.own[name] = (metric, threshold, error)
 
 
 def with_comparators(schema: schema_pb2.Schema, plan: ComparisonPlan,
@@ -311,7 +407,10 @@ def own_metric_rows(stats, baseline, plan: ComparisonPlan,
   """(anomaly rows, measurement rows) of the comparisons measured here.
 
   For the whole span and every slice both sides have (with at least
-  ``min_slice_examples`` examples).
+  ``min_slice_examples`` examples). A value past the ERROR threshold is an
+  ERROR, past the WARNING threshold a WARNING, unless sampling noise
+  explains it. The ``also`` metrics of a feature become measurement rows
+  without a threshold.
   """
   anomalies, measurements = [], []
   if not plan.own:
@@ -326,7 +425,17 @@ def own_metric_rows(stats, baseline, plan: ComparisonPlan,
       name = statistics.feature_path(feature)
       if name not in plan.own or name not in base_features:
         continue
-      metric, threshold = plan.own[name]
+      metric, threshold, error = plan.own[name]
+      for extra in plan.also.get(name, ()):
+        value = metrics.measure(extra, feature, base_features[name]).value
+        measurements.append({
+            'slice': slice_name, 'feature': name, 'check': kind,
+            'metric': extra, 'value': value, 'threshold': None,
+            'is_anomaly': False, 'baseline_split': where.get('split'),
+            'baseline_span': where.get('span'),
+            'note': (f'measured for information ({kind}.also_measure)'
+                     if value is not None else
+                     f'{extra} not computed: no quantile histogram')})
       measured = metrics.measure(metric, feature, base_features[name],
                                  spec.noise_alpha)
       value = measured.value
@@ -344,11 +453,13 @@ def own_metric_rows(stats, baseline, plan: ComparisonPlan,
         row['note'] = measured.noise_note()
       measurements.append(row)
       if row['is_anomaly']:
+        severity = 'ERROR' if value > error else 'WARNING'
+        limit = error if severity == 'ERROR' else threshold
         anomaly = _row(kind, slice_name, name, metrics.ANOMALY_TYPES[metric],
-                       'ERROR', metrics.describe(metric, value, threshold,
-                                                 where),
+                       severity, metrics.describe(metric, value, limit,
+                                                  where),
                        schema_version, where)
-        anomaly.update(metric=metric, value=value, threshold=threshold)
+        anomaly.update(metric=metric, value=value, threshold=limit)
         anomalies.append(anomaly)
   return anomalies, measurements
 
