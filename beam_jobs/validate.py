@@ -203,7 +203,7 @@ def check(settings: job_settings.JobSettings,
     for kind, (where, _) in baselines.items():
       found_rows, found_measurements, charts, shift_notes = check_shift(
           stats_pass, span, kind, where,
-          exclude=set(keys) | set(text_times))
+          exclude=set(keys) | set(text_times), ids=getattr(checks, kind))
       rows += found_rows
       measurements += found_measurements
       notes += shift_notes
@@ -249,11 +249,13 @@ def _partition_keys(spec: history.HistorySpec, feature_rows: List[dict],
 
 def check_shift(stats_pass: span_stats.PassSpec,
                 span: span_stats.SpanStatistics, kind: str,
-                where: Dict[str, str], exclude=()):
+                where: Dict[str, str], exclude=(),
+                ids: validation.ComparisonSpec = validation.ComparisonSpec()):
   """The shift check of the span against one baseline (shift.check):
   (anomaly rows, measurement rows, shift.Charts or None, notes).
   ``exclude``: features left out of the models (partition keys, whose
-  value alone tells the spans apart)."""
+  value alone tells the spans apart); ``ids``: the comparison whose
+  identifier rule (by values) keeps ids out of the models too."""
   spec = stats_pass.shift
   store = artifacts.SpanArtifacts(stats_pass.store_root, span.key['dataset'],
                                   where['split'], where['span'])
@@ -261,7 +263,9 @@ def check_shift(stats_pass: span_stats.PassSpec,
   data = store.load_bytes(artifacts.SAMPLE_FILE)
   base_sample = None if data is None else shift_stats.read_table(data)
   label = stats_pass.label
-  features = [f for f in shift.model_features(span.sample, label, spec)
+  features = [f for f in shift.model_features(
+      span.sample, label, spec, ids.max_unique_ratio,
+      ids.id_min_distinct_share, ids.id_max_spacing_error)
               if base_sample is not None and f in base_sample.column_names
               and f not in exclude]
   anomalies, measurements, result, notes = shift.check(

@@ -377,3 +377,20 @@ def test_shift_severity_is_a_typed_choice(trained):
   assert _cli.composition_error(e.value) == (
       "shift.severity=LOUD: Invalid value 'LOUD', expected one of "
       "[INFO, WARNING, ERROR]")
+
+
+def test_models_leave_out_ids_by_their_values_never_by_their_names():
+  """flights_nested: the row number ``id`` is left out of the domain
+  classifier and the label model; ``air_time``, ``dep_time`` (named like
+  times) and ``flight`` (named like nothing, a number that repeats) are in."""
+  table = pa.Table.from_pandas(
+      corpus.load('flights_nested')[['id', 'air_time', 'dep_time', 'flight',
+                                     'dep_delay']], preserve_index=False)
+  used = shift.model_features(table, 'dep_delay', shift.ShiftSpec())
+  assert used == ['air_time', 'dep_time', 'flight']
+  # Renamed, the row number is still an id, and an id-like name changes
+  # nothing for a column whose values repeat.
+  renamed = table.rename_columns(['row', 'air_time', 'dep_time', 'flight_id',
+                                  'dep_delay'])
+  assert shift.model_features(renamed, 'dep_delay', shift.ShiftSpec()) == [
+      'air_time', 'dep_time', 'flight_id']

@@ -34,7 +34,6 @@ from transforms.checks import shift
 from transforms.checks import shift_stats
 from transforms.io import sources
 from transforms import statistics
-from transforms.checks import validation
 from transforms.errors import EmptySpanError, UserError
 
 _log = logging.getLogger(__name__)
@@ -336,10 +335,11 @@ def shift_plan(spec: shift.ShiftSpec, slices: List[Any],
                       f'(columns: {", ".join(schema.names[:20])})')
     columns = [c for c in columns if c in spec.features or c == label]
   columns = [c for c in columns if c not in spec.exclude or c == label]
-  # Identifiers (named like an id or a time) have no buckets worth a label
-  # rate; the models leave them out too (shift.model_features).
-  features = [c for c in columns if c != label and not (
-      spec.features is None and validation.is_identifier_name(c))]
+  # Every column is bucketed whatever its name: whether it is an identifier
+  # shows in its values, which the pass has not seen yet (an id's buckets
+  # hold few rows on both sides, so the check measures nothing there and
+  # says so; shift.model_features leaves ids out of the models by value).
+  features = [c for c in columns if c != label]
   return ShiftPlan(
       label=label,
       bucket_features=shift_stats.feature_kinds_for_buckets(features, kinds),

@@ -642,12 +642,32 @@ def _words(kind: str, label: Optional[str], conditional, located,
   return text[:1].upper() + text[1:]
 
 
+def _sequential_ids(column: pa.ChunkedArray, min_distinct_share: float,
+                    max_spacing_error: float) -> bool:
+  """Integers nearly all distinct and spread evenly over their range (row
+  numbers, sequential ids): the drift check's rule
+  (validation.identifier_reason), on the sample's values."""
+  if not pa.types.is_integer(column.type):
+    return False
+  values = np.asarray(column.drop_null().to_numpy(), dtype=float)
+  if len(values) < 2 or not values.max() > values.min():
+    return False
+  if len(np.unique(values)) / len(values) < min_distinct_share:
+    return False
+  levels = np.linspace(0.1, 0.9, 9)
+  even = values.min() + levels * (values.max() - values.min())
+  error = np.max(np.abs(np.quantile(values, levels) - even))
+  return bool(error / (values.max() - values.min()) <= max_spacing_error)
+
+
 def model_features(sample: Optional[pa.Table], label: Optional[str],
-                   spec: ShiftSpec, max_unique_ratio: float = 0.5
-                   ) -> List[str]:
+                   spec: ShiftSpec, max_unique_ratio: float = 0.5,
+                   id_min_distinct_share: float = 0.95,
+                   id_max_spacing_error: float = 0.05) -> List[str]:
   """The sample's columns the models use: not the label, not identifier-
-  like (named like an id, or text with mostly distinct values)."""
-  from transforms.checks import validation  # pylint: disable=g-import-not-at-top
+  like by their values (text with mostly distinct values; integers nearly
+  all distinct and evenly spread: the drift check's defaults). A name is
+  never a reason."""
   if sample is None:
     return []
   out = []
@@ -656,9 +676,9 @@ def model_features(sample: Optional[pa.Table], label: Optional[str],
       continue
     if spec.features is not None and name not in spec.features:
       continue
-    if validation.is_identifier_name(name):
-      continue
     column = sample.column(name)
+    if _sequential_ids(column, id_min_distinct_share, id_max_spacing_error):
+      continue
     if pa.types.is_string(column.type) or pa.types.is_binary(
         column.type) or pa.types.is_large_string(
             column.type) or pa.types.is_large_binary(column.type):

@@ -27,13 +27,6 @@ from transforms.errors import UserError
 
 SEVERITIES = ('INFO', 'WARNING', 'ERROR')
 _SLICE_PATH = re.compile(r'^slice\((.*)\)::(.*)$', re.S)
-# Names that look like an id or a time. Only the statistics pass's choice of
-# features to bucket for the shift diagnosis uses it (it runs before any
-# value is seen); drift and skew judge a column by its values
-# (identifier_reason).
-_ID_NAME = re.compile(
-    r'(^|_)(id|uuid|guid|key|nr|timestamp|ts|time|date|datetime)$|Id$',
-    re.I)
 METRICS = {
     'L_INFTY': 'infinity_norm',
     'JENSEN_SHANNON_DIVERGENCE': 'jensen_shannon_divergence',
@@ -102,15 +95,6 @@ def worst_first(anomalies: Iterable[Mapping[str, Any]]) -> List:
   return sorted(anomalies, key=lambda a: (
       -severity_rank(a['severity']), a['slice'] != '', a['check'],
       a['feature']))
-
-
-def is_identifier_name(name: str) -> bool:
-  """Named like an id, key or time (id, user_id, ts, created_date, ...).
-
-  For choices made before any value is seen; never a reason to leave a
-  feature out of drift or skew (``identifier_reason`` reads the values).
-  """
-  return bool(_ID_NAME.search(name))
 
 
 def spacing_error(feature: statistics_pb2.FeatureNameStatistics
