@@ -1,0 +1,495 @@
+"""The engine's state: what one slice of a span has seen, small and mergeable.
+
+``SliceState`` holds the number of examples and one ``FeatureState`` per
+feature path (top-level columns, struct arrays and their fields, as TFDV
+enumerates them). ``update`` takes one TFDV-form RecordBatch (every column a
+``large_list`` of int64, float64, large_binary or struct); every statistic
+is computed column-wise with pyarrow.compute and numpy, never row by row.
+``merge`` adds two states; ``to_bytes`` / ``from_bytes`` carry a state
+between workers as sketch bytes and numpy arrays behind a small JSON header.
+
+A feature's state:
+- presence: examples with a value list, the least / most / total values per
+  list, and exact counts of list lengths (the ``num_values_histogram``);
+- numbers: count, mean and sum of squared deviations (merged with Chan et
+  al.'s pairwise formula), min / max (and finite ones), zeros, NaN, +inf,
+  a KLL sketch of the values, exact value counts of int/bool features while
+  they have at most ``max_categorical_values`` distinct values;
+- text: total length, invalid UTF-8 values, exact value counts while at most
+  ``exact_values`` distinct values, then a Misra-Gries sketch and a
+  HyperLogLog (``sketches.py`` states their error bounds).
+"""
+
+import dataclasses
+import json
+import struct
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasketches import kll_doubles_sketch
+from tensorflow_metadata.proto.v0 import statistics_pb2
+from tfx_bsl import sketches as tfx_sketches
+from tfx_bsl.arrow import array_util
+from tfx_bsl.arrow import table_util
+
+from transforms import arrow_types
+from transforms import stats_names
+from transforms.engine import sketches
+
+Path = Tuple[str, ...]
+
+INT = statistics_pb2.FeatureNameStatistics.INT
+FLOAT = statistics_pb2.FeatureNameStatistics.FLOAT
+STRING = statistics_pb2.FeatureNameStatistics.STRING
+STRUCT = statistics_pb2.FeatureNameStatistics.STRUCT
+
+# TFDV's names for values its top values cannot show (tensorflow_data_validation
+# constants; the Misra-Gries sketch is given the same ones).
+NON_UTF8_PLACEHOLDER = '__BYTES_VALUE__'
+LARGE_BYTES_PLACEHOLDER = '__LARGE_BYTES__'
+LARGE_STRING_THRESHOLD = 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineOptions:
+  """What the engine computes; built from ``stats.*`` config
+  (``span_stats.plan_pass``)."""
+  num_top_values: int = 20
+  num_rank_histogram_buckets: int = 1000
+  num_histogram_buckets: int = 10
+  num_quantiles_histogram_buckets: int = 10
+  # TFDV's default for the histogram of values per example.
+  num_values_histogram_buckets: int = 10
+  epsilon: float = 0.01
+  # Text features: exact value counts up to this many distinct values, and
+  # the Misra-Gries sketch's size after that.
+  exact_values: int = 1024
+  max_categorical_values: int = 50
+  # {path: kind} from the first file (arrow_types.feature_kinds); features
+  # not in it get a kind from their values.
+  kinds: Mapping[Path, str] = dataclasses.field(default_factory=dict)
+  event_time: Optional[stats_names.EventTimeSpec] = None
+
+  @property
+  def kll_k(self) -> int:
+    return sketches.kll_k(self.epsilon)
+
+
+def _arrow_feature_type(t: pa.DataType) -> Optional[int]:
+  """TFDV's feature type of a column type (None: no values seen yet)."""
+  if pa.types.is_null(t):
+    return None
+  while array_util.is_list_like(t):
+    t = t.value_type
+  if pa.types.is_integer(t):
+    return INT
+  if pa.types.is_floating(t):
+    return FLOAT
+  if (pa.types.is_binary(t) or pa.types.is_large_binary(t) or
+      pa.types.is_string(t) or pa.types.is_large_string(t)):
+    return STRING
+  if pa.types.is_struct(t):
+    return STRUCT
+  if pa.types.is_null(t):
+    return None
+  raise TypeError(f'unsupported column type {t}')
+
+
+def _kind_of_values(t: pa.DataType) -> Optional[str]:
+  """The kind of a leaf column the first file did not type (tf.Example,
+  BigQuery rows), as ``feature_meta._kind_of_values`` says it."""
+  feature_type = _arrow_feature_type(t)
+  return {INT: arrow_types.INT, FLOAT: arrow_types.FLOAT,
+          STRING: arrow_types.STRING}.get(feature_type)
+
+
+def _add_counts(into: Dict, values: List, counts: List) -> None:
+  for value, count in zip(values, counts):
+    into[value] = into.get(value, 0) + count
+
+
+class FeatureState:
+  """One feature's statistics so far (see the module docstring)."""
+
+  __slots__ = (
+      'type', 'kind', 'non_missing', 'min_values', 'max_values',
+      'total_values', 'lengths', 'n', 'mean', 'm2', 'min', 'max',
+      'finite_min', 'finite_max', 'zeros', 'nan', 'pos_inf', 'kll',
+      'int_counts', 'text_bytes', 'invalid_utf8', 'text_counts', 'mg', 'hll',
+      'event')
+
+  def __init__(self):
+    self.type: Optional[int] = None
+    self.kind: Optional[str] = None  # found in the values (not in kinds)
+    self.non_missing = 0
+    self.min_values = None  # None until a present list is seen
+    self.max_values = 0
+    self.total_values = 0
+    self.lengths: Dict[int, int] = {}  # values per present list -> lists
+    self.n = 0  # values that are numbers (NaN excluded)
+    self.mean = 0.0
+    self.m2 = 0.0
+    self.min = float('inf')
+    self.max = float('-inf')
+    self.finite_min = float('inf')
+    self.finite_max = float('-inf')
+    self.zeros = 0
+    self.nan = 0
+    self.pos_inf = 0
+    self.kll = None
+    # {value: count} of int/bool features; None once over the limit or for
+    # features not counted
+    self.int_counts: Optional[Dict[int, int]] = None
+    self.text_bytes = 0
+    self.invalid_utf8 = 0
+    self.text_counts: Optional[Dict[bytes, int]] = {}
+    self.mg = None
+    self.hll: Optional[sketches.HyperLogLog] = None
+    self.event: Optional[np.ndarray] = None
+
+  # -- updates ---------------------------------------------------------------
+
+  def update(self, array: pa.Array, options: EngineOptions,
+             count_ints: bool, event: bool) -> None:
+    feature_type = _arrow_feature_type(array.type)
+    if feature_type is not None:
+      if self.type is None:
+        self.type = feature_type
+      elif self.type != feature_type:
+        raise TypeError(f'values of types {self.type} and {feature_type}')
+    if not len(array) or pa.types.is_null(array.type):
+      return
+    if array_util.is_list_like(array.type.value_type):
+      raise TypeError('lists of lists are read as JSON text; a column of '
+                      f'type {array.type} cannot be described')
+    self._presence(array)
+    if feature_type in (INT, FLOAT):
+      flat, _ = array_util.flatten_nested(array)
+      self._numbers(flat, options, count_ints)
+      if event:
+        values = flat.drop_null().to_numpy(zero_copy_only=False)
+        counted = options.event_time.count(values)
+        self.event = counted if self.event is None else self.event + counted
+    elif feature_type == STRING:
+      flat, _ = array_util.flatten_nested(array)
+      self._text(flat, options)
+
+  def _presence(self, array: pa.Array) -> None:
+    present = len(array) - array.null_count
+    if not present:
+      return
+    lengths = np.asarray(array_util.ListLengthsFromListArray(array))
+    if array.null_count:
+      valid = ~np.asarray(
+          array_util.GetArrayNullBitmapAsByteArray(array)).view(bool)
+      lengths = lengths[valid]
+    self.non_missing += present
+    low, high = int(lengths.min()), int(lengths.max())
+    self.min_values = low if self.min_values is None else min(
+        self.min_values, low)
+    self.max_values = max(self.max_values, high)
+    self.total_values += int(lengths.sum())
+    if low == high:
+      self.lengths[low] = self.lengths.get(low, 0) + len(lengths)
+    else:
+      counts = pc.value_counts(pa.array(lengths))
+      _add_counts(self.lengths, counts.field(0).to_pylist(),
+                  counts.field(1).to_pylist())
+
+  def _numbers(self, flat: pa.Array, options: EngineOptions,
+               count_ints: bool) -> None:
+    if not len(flat):
+      return
+    values = flat.to_numpy(zero_copy_only=False)
+    if self.type == FLOAT:
+      nan = np.isnan(values)
+      num_nan = int(np.count_nonzero(nan))
+      if num_nan:
+        self.nan += num_nan
+        values = values[~nan]
+    if not values.size:
+      return
+    # float64 copies: writable (the KLL sketch takes them in place) and no
+    # integer overflow in the sums
+    as_float = np.array(values, dtype=np.float64)
+    n = as_float.size
+    mean = float(as_float.mean())
+    m2 = float(np.square(as_float - mean).sum())
+    self._add_moments(n, mean, m2)
+    low, high = values.min(), values.max()
+    self.min = min(self.min, float(low))
+    self.max = max(self.max, float(high))
+    if np.isinf(low) or np.isinf(high):
+      finite = as_float[np.isfinite(as_float)]
+      if finite.size:
+        self.finite_min = min(self.finite_min, float(finite.min()))
+        self.finite_max = max(self.finite_max, float(finite.max()))
+      self.pos_inf += int(np.count_nonzero(np.isposinf(as_float)))
+    else:
+      self.finite_min = min(self.finite_min, float(low))
+      self.finite_max = max(self.finite_max, float(high))
+    self.zeros += n - int(np.count_nonzero(values))
+    if self.kll is None:
+      self.kll = kll_doubles_sketch(options.kll_k)
+    self.kll.update(as_float)
+    if count_ints and self.int_counts is not _OVER:
+      counts = pc.value_counts(flat)
+      if self.int_counts is None:
+        self.int_counts = {}
+      if len(counts) > options.max_categorical_values:
+        self.int_counts = _OVER
+        return
+      _add_counts(self.int_counts, counts.field(0).to_pylist(),
+                  counts.field(1).to_pylist())
+      if len(self.int_counts) > options.max_categorical_values:
+        self.int_counts = _OVER
+
+  def _add_moments(self, n: int, mean: float, m2: float) -> None:
+    """Chan, Golub & LeVeque's pairwise update of (count, mean, M2)."""
+    total = self.n + n
+    delta = mean - self.mean
+    self.mean += delta * n / total
+    self.m2 += m2 + delta * delta * self.n * n / total
+    self.n = total
+
+  def _text(self, flat: pa.Array, options: EngineOptions) -> None:
+    if not len(flat):
+      return
+    self.text_bytes += int(array_util.GetBinaryArrayTotalByteSize(flat))
+    self.invalid_utf8 += int(array_util.CountInvalidUTF8(flat))
+    counts = pc.value_counts(flat)
+    values, numbers = counts.field(0), counts.field(1)
+    if self.text_counts is not None:
+      if len(values) <= options.exact_values:
+        _add_counts(self.text_counts, values.to_pylist(), numbers.to_pylist())
+        if len(self.text_counts) > options.exact_values:
+          self._to_sketches(options)  # the batch is in the counts already
+        return
+      self._to_sketches(options)
+    self._sketch(values, numbers)
+
+  def _to_sketches(self, options: EngineOptions) -> None:
+    """From exact counts to sketches, once too many distinct values."""
+    self.mg = _misra_gries(options)
+    self.hll = sketches.HyperLogLog()
+    counts, self.text_counts = self.text_counts, None
+    if counts:
+      self._sketch(pa.array(list(counts), pa.large_binary()),
+                   pa.array(list(counts.values()), pa.int64()))
+
+  def _sketch(self, values: pa.Array, counts: pa.Array) -> None:
+    self.mg.AddValues(values, pc.cast(counts, pa.float32()))
+    self.hll.add(sketches.hash_values(values))
+
+  # -- merging ---------------------------------------------------------------
+
+  def merge(self, other: 'FeatureState', options: EngineOptions) -> None:
+    if other.type is not None:
+      if self.type is None:
+        self.type = other.type
+      elif self.type != other.type:
+        raise TypeError(f'values of types {self.type} and {other.type}')
+    self.kind = self.kind or other.kind
+    self.non_missing += other.non_missing
+    if other.min_values is not None:
+      self.min_values = other.min_values if self.min_values is None else min(
+          self.min_values, other.min_values)
+    self.max_values = max(self.max_values, other.max_values)
+    self.total_values += other.total_values
+    _add_counts(self.lengths, list(other.lengths), list(other.lengths.values()))
+    if other.n:
+      self._add_moments(other.n, other.mean, other.m2)
+    self.min, self.max = min(self.min, other.min), max(self.max, other.max)
+    self.finite_min = min(self.finite_min, other.finite_min)
+    self.finite_max = max(self.finite_max, other.finite_max)
+    self.zeros += other.zeros
+    self.nan += other.nan
+    self.pos_inf += other.pos_inf
+    if other.kll is not None:
+      if self.kll is None:
+        self.kll = kll_doubles_sketch(options.kll_k)
+      self.kll.merge(other.kll)
+    self.int_counts = _merge_int_counts(self.int_counts, other.int_counts,
+                                        options.max_categorical_values)
+    self.text_bytes += other.text_bytes
+    self.invalid_utf8 += other.invalid_utf8
+    if self.text_counts is not None and other.text_counts is not None:
+      _add_counts(self.text_counts, list(other.text_counts),
+                  list(other.text_counts.values()))
+      if len(self.text_counts) > options.exact_values:
+        self._to_sketches(options)
+    else:
+      if self.text_counts is not None:
+        self._to_sketches(options)
+      if other.text_counts is not None:
+        if other.text_counts:
+          self._sketch(pa.array(list(other.text_counts), pa.large_binary()),
+                       pa.array(list(other.text_counts.values()), pa.int64()))
+      else:
+        self.mg.Merge(other.mg)
+        self.hll.merge(other.hll)
+    if other.event is not None:
+      self.event = other.event if self.event is None else self.event + other.event
+
+
+# int_counts of a counted feature with more distinct values than the limit
+_OVER = 'over'
+
+
+def _merge_int_counts(a, b, limit: int):
+  if a is None:
+    return b
+  if b is None:
+    return a
+  if a is _OVER or b is _OVER:
+    return _OVER
+  out = dict(a)
+  _add_counts(out, list(b), list(b.values()))
+  return _OVER if len(out) > limit else out
+
+
+def _misra_gries(options: EngineOptions):
+  # TFDV's sketch generator: max(buckets, top values, rank histogram size).
+  return tfx_sketches.MisraGriesSketch(
+      num_buckets=max(options.exact_values, options.num_top_values,
+                      options.num_rank_histogram_buckets),
+      invalid_utf8_placeholder=NON_UTF8_PLACEHOLDER,
+      large_string_threshold=LARGE_STRING_THRESHOLD,
+      large_string_placeholder=LARGE_BYTES_PLACEHOLDER)
+
+
+class SliceState:
+  """Examples and per-feature states of one slice (the combiner's
+  accumulator)."""
+
+  __slots__ = ('num_examples', 'features')
+
+  def __init__(self):
+    self.num_examples = 0
+    self.features: Dict[Path, FeatureState] = {}
+
+  def update(self, batch: pa.RecordBatch, options: EngineOptions) -> None:
+    self.num_examples += batch.num_rows
+    event = options.event_time
+    for path, array in table_util.enumerate_arrays(
+        batch, enumerate_leaves_only=False):
+      name = tuple(path.steps())
+      state = self.features.get(name)
+      if state is None:
+        state = self.features[name] = FeatureState()
+      kind = options.kinds.get(name)
+      if kind is None and state.kind is None:
+        state.kind = _kind_of_values(array.type)
+        kind = state.kind
+      kind = kind or state.kind
+      state.update(array, options,
+                   count_ints=kind in (arrow_types.INT, arrow_types.BOOL),
+                   event=event is not None and name == (event.feature,))
+
+  def merge(self, other: 'SliceState', options: EngineOptions) -> None:
+    self.num_examples += other.num_examples
+    for name, state in other.features.items():
+      mine = self.features.get(name)
+      if mine is None:
+        self.features[name] = state
+      else:
+        mine.merge(state, options)
+
+  # -- bytes -----------------------------------------------------------------
+
+  def to_bytes(self) -> bytes:
+    """The state as a JSON header and binary blobs (sketches, arrays)."""
+    blobs: List[bytes] = []
+
+    def blob(data: bytes) -> int:
+      blobs.append(data)
+      return len(blobs) - 1
+
+    features = []
+    for name, s in self.features.items():
+      entry = {'path': list(name), 'type': s.type, 'kind': s.kind,
+               'presence': [s.non_missing, s.min_values, s.max_values,
+                            s.total_values]}
+      if s.lengths:
+        entry['lengths'] = blob(np.array(
+            [list(s.lengths), list(s.lengths.values())],
+            dtype=np.int64).tobytes())
+      if s.n or s.nan:
+        entry['numbers'] = [s.n, s.mean, s.m2, s.min, s.max, s.finite_min,
+                            s.finite_max, s.zeros, s.nan, s.pos_inf]
+      if s.kll is not None:
+        entry['kll'] = blob(s.kll.serialize())
+      if s.int_counts is _OVER:
+        entry['int_counts'] = 'over'
+      elif s.int_counts is not None:
+        entry['int_counts'] = blob(np.array(
+            [list(s.int_counts), list(s.int_counts.values())],
+            dtype=np.int64).tobytes())
+      if s.text_bytes or s.invalid_utf8:
+        entry['text'] = [s.text_bytes, s.invalid_utf8]
+      if s.text_counts is None:
+        entry['mg'] = blob(s.mg.Serialize())
+        entry['hll'] = blob(s.hll.to_bytes())
+      elif s.text_counts:
+        values = list(s.text_counts)
+        entry['text_counts'] = [
+            blob(np.array([len(v) for v in values], np.int64).tobytes()),
+            blob(b''.join(values)),
+            blob(np.array(list(s.text_counts.values()), np.int64).tobytes())]
+      if s.event is not None:
+        entry['event'] = s.event.tolist()
+      features.append(entry)
+    header = json.dumps({'n': self.num_examples, 'f': features},
+                        separators=(',', ':')).encode('utf-8')
+    sizes = [len(header)] + [len(b) for b in blobs]
+    return b''.join([struct.pack('<I', len(sizes)),
+                     np.array(sizes, dtype=np.uint32).tobytes(), header]
+                    + blobs)
+
+  @classmethod
+  def from_bytes(cls, data: bytes) -> 'SliceState':
+    count = struct.unpack_from('<I', data)[0]
+    sizes = np.frombuffer(data, dtype=np.uint32, count=count, offset=4)
+    starts = 4 + 4 * count + np.r_[0, np.cumsum(sizes.astype(np.int64))]
+    parts = [data[starts[i]:starts[i + 1]] for i in range(count)]
+    header, blobs = json.loads(parts[0]), parts[1:]
+    out = cls()
+    out.num_examples = header['n']
+    for entry in header['f']:
+      s = FeatureState()
+      s.type, s.kind = entry['type'], entry['kind']
+      (s.non_missing, s.min_values, s.max_values,
+       s.total_values) = entry['presence']
+      if 'lengths' in entry:
+        keys, counts = np.frombuffer(blobs[entry['lengths']],
+                                     np.int64).reshape(2, -1)
+        s.lengths = dict(zip(keys.tolist(), counts.tolist()))
+      if 'numbers' in entry:
+        (s.n, s.mean, s.m2, s.min, s.max, s.finite_min, s.finite_max,
+         s.zeros, s.nan, s.pos_inf) = entry['numbers']
+      if 'kll' in entry:
+        s.kll = kll_doubles_sketch.deserialize(blobs[entry['kll']])
+      counted = entry.get('int_counts')
+      if counted == 'over':
+        s.int_counts = _OVER
+      elif counted is not None:
+        keys, counts = np.frombuffer(blobs[counted], np.int64).reshape(2, -1)
+        s.int_counts = dict(zip(keys.tolist(), counts.tolist()))
+      if 'text' in entry:
+        s.text_bytes, s.invalid_utf8 = entry['text']
+      if 'mg' in entry:
+        s.text_counts = None
+        s.mg = tfx_sketches.MisraGriesSketch.Deserialize(blobs[entry['mg']])
+        s.hll = sketches.HyperLogLog.from_bytes(blobs[entry['hll']])
+      elif 'text_counts' in entry:
+        lengths, joined, counts = (blobs[i] for i in entry['text_counts'])
+        ends = np.cumsum(np.frombuffer(lengths, np.int64)).tolist()
+        values = [joined[a:b] for a, b in zip([0] + ends[:-1], ends)]
+        s.text_counts = dict(zip(values,
+                                 np.frombuffer(counts, np.int64).tolist()))
+      if 'event' in entry:
+        s.event = np.array(entry['event'], dtype=np.int64)
+      out.features[tuple(entry['path'])] = s
+    return out
