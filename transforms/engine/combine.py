@@ -80,7 +80,8 @@ class _SliceFn(beam.DoFn):
 
   def process(self, batch: pa.RecordBatch
               ) -> Iterable[Tuple[str, pa.RecordBatch]]:
-    yield OVERALL_SLICE, batch
+    # TFDV names the whole span only when there are slices.
+    yield OVERALL_SLICE if self._functions else '', batch
     for function in self._functions:
       yield from function(batch)
 
