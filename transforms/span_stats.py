@@ -329,6 +329,8 @@ def plan_pass(pass_spec: PassSpec, options: PipelineOptions,
             'num_quantiles_histogram_buckets'],
         epsilon=settings['epsilon'],
         max_categorical_values=pass_spec.max_categorical_values,
+        exact_numbers=max(EngineOptions.exact_numbers,
+                          pass_spec.max_categorical_values),
         kinds=kinds, event_time=event)
 
   run_id = new_run_id(run_ts)

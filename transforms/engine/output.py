@@ -91,7 +91,11 @@ def _numbers(num: statistics_pb2.NumericStatistics, s: st.FeatureState,
   num.num_zeros = s.zeros
   num.min, num.max = s.min, s.max
   fine = QUANTILES_FACTOR * options.num_quantiles_histogram_buckets
-  bounds, cumulative = kll_quantiles(s.kll, fine)
+  if s.exact is not None:
+    bounds, cumulative = _exact_quantiles(s.exact[0].astype(np.float64),
+                                          s.exact[1], fine)
+  else:
+    bounds, cumulative = kll_quantiles(s.kll, fine)
   num.median = float(q.find_median(bounds))
   standard = q.equi_width_histogram(bounds, cumulative, s.finite_min,
                                     s.finite_max,
@@ -179,10 +183,12 @@ def _meta(feature: statistics_pb2.FeatureNameStatistics,
   if time_format:
     custom(stats_names.DOMAIN_INFO).str = (
         f'time_domain {{integer_format: {time_format}}}')
-  counts = s.int_counts if s is not None else None
-  if counts and counts is not st._OVER:  # pylint: disable=protected-access
+  exact = s.exact if s is not None else None
+  if (kind in (arrow_types.INT, arrow_types.BOOL) and exact is not None and
+      0 < len(exact[0]) <= options.max_categorical_values):
     histogram = custom(stats_names.VALUE_COUNTS).rank_histogram
-    for value, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+    pairs = zip(exact[0].tolist(), exact[1].tolist())
+    for value, count in sorted(pairs, key=lambda kv: (-kv[1], kv[0])):
       histogram.buckets.add(label=str(value), sample_count=count)
   spec = options.event_time
   if spec is not None and tuple(feature.path.step) == (spec.feature,):

@@ -13,8 +13,9 @@ A feature's state:
   list, and exact counts of list lengths (the ``num_values_histogram``);
 - numbers: count, mean and sum of squared deviations (merged with Chan et
   al.'s pairwise formula), min / max (and finite ones), zeros, NaN, +inf,
-  a KLL sketch of the values, exact value counts of int/bool features while
-  they have at most ``max_categorical_values`` distinct values;
+  exact value counts while at most ``exact_numbers`` distinct values (exact
+  quantiles; the ``dv/value_counts`` of int/bool features), then a KLL
+  sketch of the values;
 - text: total length, invalid UTF-8 values, exact value counts while at most
   ``exact_values`` distinct values, then a Misra-Gries sketch and a
   HyperLogLog (``sketches.py`` states their error bounds).
@@ -23,6 +24,7 @@ A feature's state:
 import dataclasses
 import json
 import struct
+import zlib
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -50,6 +52,8 @@ STRUCT = statistics_pb2.FeatureNameStatistics.STRUCT
 NON_UTF8_PLACEHOLDER = '__BYTES_VALUE__'
 LARGE_BYTES_PLACEHOLDER = '__LARGE_BYTES__'
 LARGE_STRING_THRESHOLD = 1024
+# States larger than this are zlib-compressed when serialized.
+_COMPRESS_ABOVE = 16 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +70,10 @@ class EngineOptions:
   # Text features: exact value counts up to this many distinct values, and
   # the Misra-Gries sketch's size after that.
   exact_values: int = 1024
+  # Numeric features: exact value counts (exact quantiles, TFDV's own numbers
+  # for codes, days, labels) up to this many distinct values, then KLL. At
+  # least max_categorical_values: the dv/value_counts come from them.
+  exact_numbers: int = 1024
   max_categorical_values: int = 50
   # {path: kind} from the first file (arrow_types.feature_kinds); features
   # not in it get a kind from their values.
@@ -74,7 +82,10 @@ class EngineOptions:
 
   @property
   def kll_k(self) -> int:
-    return sketches.kll_k(self.epsilon)
+    # Half the error bound: two runs (or two merge orders) of the same data
+    # then stay within ``epsilon`` of each other, as each stays within
+    # ``epsilon`` of the truth.
+    return sketches.kll_k(self.epsilon / 2)
 
 
 def _arrow_feature_type(t: pa.DataType) -> Optional[int]:
@@ -117,7 +128,7 @@ class FeatureState:
       'type', 'kind', 'non_missing', 'min_values', 'max_values',
       'total_values', 'lengths', 'n', 'mean', 'm2', 'min', 'max',
       'finite_min', 'finite_max', 'zeros', 'nan', 'pos_inf', 'kll',
-      'int_counts', 'text_bytes', 'invalid_utf8', 'text_counts', 'mg', 'hll',
+      'exact', 'text_bytes', 'invalid_utf8', 'text_counts', 'mg', 'hll',
       'event')
 
   def __init__(self):
@@ -139,9 +150,10 @@ class FeatureState:
     self.nan = 0
     self.pos_inf = 0
     self.kll = None
-    # {value: count} of int/bool features; None once over the limit or for
-    # features not counted
-    self.int_counts: Optional[Dict[int, int]] = None
+    # (distinct values ascending, their counts) while at most exact_numbers
+    # distinct values (the KLL sketch is made then); None after that
+    self.exact: Optional[Tuple[np.ndarray, np.ndarray]] = (
+        np.zeros(0), np.zeros(0, np.int64))
     self.text_bytes = 0
     self.invalid_utf8 = 0
     self.text_counts: Optional[Dict[bytes, int]] = {}
@@ -152,7 +164,7 @@ class FeatureState:
   # -- updates ---------------------------------------------------------------
 
   def update(self, array: pa.Array, options: EngineOptions,
-             count_ints: bool, event: bool) -> None:
+             event: bool) -> None:
     feature_type = _arrow_feature_type(array.type)
     if feature_type is not None:
       if self.type is None:
@@ -167,7 +179,7 @@ class FeatureState:
     self._presence(array)
     if feature_type in (INT, FLOAT):
       flat, _ = array_util.flatten_nested(array)
-      self._numbers(flat, options, count_ints)
+      self._numbers(flat, options)
       if event:
         values = flat.drop_null().to_numpy(zero_copy_only=False)
         counted = options.event_time.count(values)
@@ -198,8 +210,7 @@ class FeatureState:
       _add_counts(self.lengths, counts.field(0).to_pylist(),
                   counts.field(1).to_pylist())
 
-  def _numbers(self, flat: pa.Array, options: EngineOptions,
-               count_ints: bool) -> None:
+  def _numbers(self, flat: pa.Array, options: EngineOptions) -> None:
     if not len(flat):
       return
     values = flat.to_numpy(zero_copy_only=False)
@@ -231,20 +242,26 @@ class FeatureState:
       self.finite_min = min(self.finite_min, float(low))
       self.finite_max = max(self.finite_max, float(high))
     self.zeros += n - int(np.count_nonzero(values))
+    if self.exact is not None:
+      counts = pc.value_counts(pa.array(values))
+      batch = (counts.field(0).to_numpy(zero_copy_only=False),
+               counts.field(1).to_numpy(zero_copy_only=False))
+      if len(batch[0]) <= options.exact_numbers:
+        self.exact = _merge_exact(self.exact, batch)
+        if len(self.exact[0]) > options.exact_numbers:
+          self._to_kll(options)
+        return
+      self._to_kll(options)
+    self.kll.update(as_float)
+
+  def _to_kll(self, options: EngineOptions) -> None:
+    """From exact value counts to a KLL sketch, once too many values."""
     if self.kll is None:
       self.kll = kll_doubles_sketch(options.kll_k)
-    self.kll.update(as_float)
-    if count_ints and self.int_counts is not _OVER:
-      counts = pc.value_counts(flat)
-      if self.int_counts is None:
-        self.int_counts = {}
-      if len(counts) > options.max_categorical_values:
-        self.int_counts = _OVER
-        return
-      _add_counts(self.int_counts, counts.field(0).to_pylist(),
-                  counts.field(1).to_pylist())
-      if len(self.int_counts) > options.max_categorical_values:
-        self.int_counts = _OVER
+    values, counts = self.exact
+    self.exact = None
+    if len(values):
+      self.kll.update(np.repeat(values.astype(np.float64), counts))
 
   def _add_moments(self, n: int, mean: float, m2: float) -> None:
     """Chan, Golub & LeVeque's pairwise update of (count, mean, M2)."""
@@ -307,12 +324,19 @@ class FeatureState:
     self.zeros += other.zeros
     self.nan += other.nan
     self.pos_inf += other.pos_inf
-    if other.kll is not None:
-      if self.kll is None:
-        self.kll = kll_doubles_sketch(options.kll_k)
-      self.kll.merge(other.kll)
-    self.int_counts = _merge_int_counts(self.int_counts, other.int_counts,
-                                        options.max_categorical_values)
+    if self.exact is not None and other.exact is not None:
+      self.exact = _merge_exact(self.exact, other.exact)
+      if len(self.exact[0]) > options.exact_numbers:
+        self._to_kll(options)
+    else:
+      if self.exact is not None:
+        self._to_kll(options)
+      if other.exact is not None:
+        values, counts = other.exact
+        if len(values):
+          self.kll.update(np.repeat(values.astype(np.float64), counts))
+      else:
+        self.kll.merge(other.kll)
     self.text_bytes += other.text_bytes
     self.invalid_utf8 += other.invalid_utf8
     if self.text_counts is not None and other.text_counts is not None:
@@ -334,20 +358,19 @@ class FeatureState:
       self.event = other.event if self.event is None else self.event + other.event
 
 
-# int_counts of a counted feature with more distinct values than the limit
-_OVER = 'over'
-
-
-def _merge_int_counts(a, b, limit: int):
-  if a is None:
-    return b
-  if b is None:
-    return a
-  if a is _OVER or b is _OVER:
-    return _OVER
-  out = dict(a)
-  _add_counts(out, list(b), list(b.values()))
-  return _OVER if len(out) > limit else out
+def _merge_exact(a: Tuple[np.ndarray, np.ndarray],
+                 b: Tuple[np.ndarray, np.ndarray]
+                 ) -> Tuple[np.ndarray, np.ndarray]:
+  """Two (values, counts) pairs as one, values ascending."""
+  if not len(a[0]):
+    values, counts = b
+  else:
+    values = np.concatenate([a[0], b[0]])
+    counts = np.concatenate([a[1], b[1]])
+  unique, inverse = np.unique(values, return_inverse=True)
+  summed = np.zeros(len(unique), np.int64)
+  np.add.at(summed, inverse, counts)
+  return unique, summed
 
 
 def _misra_gries(options: EngineOptions):
@@ -379,13 +402,9 @@ class SliceState:
       state = self.features.get(name)
       if state is None:
         state = self.features[name] = FeatureState()
-      kind = options.kinds.get(name)
-      if kind is None and state.kind is None:
+      if name not in options.kinds and state.kind is None:
         state.kind = _kind_of_values(array.type)
-        kind = state.kind
-      kind = kind or state.kind
       state.update(array, options,
-                   count_ints=kind in (arrow_types.INT, arrow_types.BOOL),
                    event=event is not None and name == (event.feature,))
 
   def merge(self, other: 'SliceState', options: EngineOptions) -> None:
@@ -421,12 +440,10 @@ class SliceState:
                             s.finite_max, s.zeros, s.nan, s.pos_inf]
       if s.kll is not None:
         entry['kll'] = blob(s.kll.serialize())
-      if s.int_counts is _OVER:
-        entry['int_counts'] = 'over'
-      elif s.int_counts is not None:
-        entry['int_counts'] = blob(np.array(
-            [list(s.int_counts), list(s.int_counts.values())],
-            dtype=np.int64).tobytes())
+      if s.exact is not None and len(s.exact[0]):
+        values, counts = s.exact
+        entry['exact'] = [values.dtype.str, blob(values.tobytes()),
+                          blob(counts.astype(np.int64).tobytes())]
       if s.text_bytes or s.invalid_utf8:
         entry['text'] = [s.text_bytes, s.invalid_utf8]
       if s.text_counts is None:
@@ -444,12 +461,18 @@ class SliceState:
     header = json.dumps({'n': self.num_examples, 'f': features},
                         separators=(',', ':')).encode('utf-8')
     sizes = [len(header)] + [len(b) for b in blobs]
-    return b''.join([struct.pack('<I', len(sizes)),
+    data = b''.join([struct.pack('<I', len(sizes)),
                      np.array(sizes, dtype=np.uint32).tobytes(), header]
                     + blobs)
+    # Text values (user agents, URLs) repeat their parts: zlib's fastest
+    # level shrinks them several times for ~1 ms per 100 KB.
+    if len(data) > _COMPRESS_ABOVE:
+      return b'Z' + zlib.compress(data, 1)
+    return b'R' + data
 
   @classmethod
   def from_bytes(cls, data: bytes) -> 'SliceState':
+    data = zlib.decompress(data[1:]) if data[:1] == b'Z' else data[1:]
     count = struct.unpack_from('<I', data)[0]
     sizes = np.frombuffer(data, dtype=np.uint32, count=count, offset=4)
     starts = 4 + 4 * count + np.r_[0, np.cumsum(sizes.astype(np.int64))]
@@ -471,12 +494,12 @@ class SliceState:
          s.zeros, s.nan, s.pos_inf) = entry['numbers']
       if 'kll' in entry:
         s.kll = kll_doubles_sketch.deserialize(blobs[entry['kll']])
-      counted = entry.get('int_counts')
-      if counted == 'over':
-        s.int_counts = _OVER
-      elif counted is not None:
-        keys, counts = np.frombuffer(blobs[counted], np.int64).reshape(2, -1)
-        s.int_counts = dict(zip(keys.tolist(), counts.tolist()))
+      if 'exact' in entry:
+        dtype, values, counts = entry['exact']
+        s.exact = (np.frombuffer(blobs[values], np.dtype(dtype)).copy(),
+                   np.frombuffer(blobs[counts], np.int64).copy())
+      elif s.kll is not None:
+        s.exact = None
       if 'text' in entry:
         s.text_bytes, s.invalid_utf8 = entry['text']
       if 'mg' in entry:
