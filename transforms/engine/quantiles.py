@@ -32,9 +32,14 @@ def bin_weights(boundaries: np.ndarray, cumulative: np.ndarray
   counts = np.diff(cumulative)
   if low.size:
     starts = np.flatnonzero(np.r_[True, high[1:] != high[:-1]])
-    ends = np.r_[starts[1:], low.size]
-    for i, j in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
-      counts[i:j] = counts[i:j].sum() / (j - i)  # TFDV's order of additions
+    lengths = np.diff(np.r_[starts, low.size])
+    if (lengths > 1).any():
+      # Sums of runs shorter than 8 in order (as numpy's sum adds them);
+      # longer runs with numpy's pairwise sum, as TFDV computes them.
+      sums = np.add.reduceat(counts, starts)
+      for i in np.flatnonzero(lengths >= 8).tolist():
+        sums[i] = counts[starts[i]:starts[i] + lengths[i]].sum()
+      counts = np.repeat(sums / lengths, lengths)
     same = (low == low[0]) & (high == high[0])
     lead = int(np.argmin(same)) if not same.all() else low.size
     counts[0:lead] += cumulative[0] / lead
