@@ -651,8 +651,8 @@ def main(argv=None) -> int:
       print(f'{case.name:<9} {case.rows:>10,} rows  {name:<16} '
             f'{seconds:7.1f} s  {mib:7.0f} MiB{reused}', flush=True)
     lines = table(case, results)
-    for info in found.get(case.name, {}).values():
-      lines += [''] + info['lines']
+    for name, info in found.get(case.name, {}).items():
+      lines += ['', f'{name}:'] + info['lines']
     sections.append('\n'.join(lines))
 
   head = [f'# make bench: {dt.datetime.now():%Y-%m-%d %H:%M}, '

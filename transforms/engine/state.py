@@ -52,8 +52,21 @@ STRUCT = statistics_pb2.FeatureNameStatistics.STRUCT
 NON_UTF8_PLACEHOLDER = '__BYTES_VALUE__'
 LARGE_BYTES_PLACEHOLDER = '__LARGE_BYTES__'
 LARGE_STRING_THRESHOLD = 1024
-# States larger than this are zlib-compressed when serialized.
-_COMPRESS_ABOVE = 16 * 1024
+# Text values longer than this in all are zlib-compressed in a state's bytes.
+_COMPRESS_ABOVE = 4 * 1024
+
+
+def _pack_text(data: bytes) -> bytes:
+  """Text values (user agents, URLs) repeat their parts: zlib's fastest
+  level shrinks them several times (a 1,024-value state of user agents:
+  197 -> 30 KiB). Numbers and sketches are stored as they are."""
+  if len(data) > _COMPRESS_ABOVE:
+    return b'Z' + zlib.compress(data, 1)
+  return b'R' + data
+
+
+def _unpack_text(data: bytes) -> bytes:
+  return zlib.decompress(data[1:]) if data[:1] == b'Z' else data[1:]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -447,13 +460,13 @@ class SliceState:
       if s.text_bytes or s.invalid_utf8:
         entry['text'] = [s.text_bytes, s.invalid_utf8]
       if s.text_counts is None:
-        entry['mg'] = blob(s.mg.Serialize())
+        entry['mg'] = blob(_pack_text(s.mg.Serialize()))
         entry['hll'] = blob(s.hll.to_bytes())
       elif s.text_counts:
         values = list(s.text_counts)
         entry['text_counts'] = [
             blob(np.array([len(v) for v in values], np.int64).tobytes()),
-            blob(b''.join(values)),
+            blob(_pack_text(b''.join(values))),
             blob(np.array(list(s.text_counts.values()), np.int64).tobytes())]
       if s.event is not None:
         entry['event'] = s.event.tolist()
@@ -461,18 +474,12 @@ class SliceState:
     header = json.dumps({'n': self.num_examples, 'f': features},
                         separators=(',', ':')).encode('utf-8')
     sizes = [len(header)] + [len(b) for b in blobs]
-    data = b''.join([struct.pack('<I', len(sizes)),
+    return b''.join([struct.pack('<I', len(sizes)),
                      np.array(sizes, dtype=np.uint32).tobytes(), header]
                     + blobs)
-    # Text values (user agents, URLs) repeat their parts: zlib's fastest
-    # level shrinks them several times for ~1 ms per 100 KB.
-    if len(data) > _COMPRESS_ABOVE:
-      return b'Z' + zlib.compress(data, 1)
-    return b'R' + data
 
   @classmethod
   def from_bytes(cls, data: bytes) -> 'SliceState':
-    data = zlib.decompress(data[1:]) if data[:1] == b'Z' else data[1:]
     count = struct.unpack_from('<I', data)[0]
     sizes = np.frombuffer(data, dtype=np.uint32, count=count, offset=4)
     starts = 4 + 4 * count + np.r_[0, np.cumsum(sizes.astype(np.int64))]
@@ -504,10 +511,12 @@ class SliceState:
         s.text_bytes, s.invalid_utf8 = entry['text']
       if 'mg' in entry:
         s.text_counts = None
-        s.mg = tfx_sketches.MisraGriesSketch.Deserialize(blobs[entry['mg']])
+        s.mg = tfx_sketches.MisraGriesSketch.Deserialize(
+            _unpack_text(blobs[entry['mg']]))
         s.hll = sketches.HyperLogLog.from_bytes(blobs[entry['hll']])
       elif 'text_counts' in entry:
         lengths, joined, counts = (blobs[i] for i in entry['text_counts'])
+        joined = _unpack_text(joined)
         ends = np.cumsum(np.frombuffer(lengths, np.int64)).tolist()
         values = [joined[a:b] for a, b in zip([0] + ends[:-1], ends)]
         s.text_counts = dict(zip(values,
