@@ -40,6 +40,10 @@ from transforms.errors import EmptySpanError, UserError
 
 _log = logging.getLogger(__name__)
 
+# stats.top_values=exact with the engine: text values counted exactly up to
+# this many distinct values per feature and slice (in effect, always).
+EXACT_TEXT_VALUES = 2 ** 62
+
 # The label of the reading step: a failure inside it is the input's.
 READ_STEP = 'ReadSpan'
 
@@ -307,6 +311,9 @@ def plan_pass(pass_spec: PassSpec, options: PipelineOptions,
               label, spec.path)
     label = None
   vectorized = pass_spec.engine == 'vectorized'
+  # stats.top_values=exact: the engine never trades its exact counts of text
+  # values for sketches either (auto, sketch: sketches past 1024 values).
+  exact_text = settings['sketch_top_values'] is False
   if settings['sketch_top_values'] is None:  # stats.top_values=auto
     # The engine counts exactly and sketches past 1024 values on its own.
     settings['sketch_top_values'] = (not vectorized and
@@ -331,6 +338,8 @@ def plan_pass(pass_spec: PassSpec, options: PipelineOptions,
         max_categorical_values=pass_spec.max_categorical_values,
         exact_numbers=max(EngineOptions.exact_numbers,
                           pass_spec.max_categorical_values),
+        exact_values=(EXACT_TEXT_VALUES if exact_text
+                      else EngineOptions.exact_values),
         kinds=kinds, event_time=event)
 
   run_id = new_run_id(run_ts)
