@@ -30,5 +30,7 @@ setuptools.setup(
         'hydra-core>=1.3,<1.4',
         'google-cloud-bigquery>=3,<4',
         'duckdb>=1.1,<1.5',
+        # the vectorized statistics engine (transforms/engine)
+        'datasketches>=5.2,<6',
     ],
 )

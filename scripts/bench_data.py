@@ -186,3 +186,28 @@ def generate_wide(path: str, rows: int, seed: int = 3) -> None:
             (rng.zipf(1.5 + (j % 5) * 0.2, n) - 1) % WIDE_VALUES))
       yield pa.table(cols)
   _write(path, chunks())
+
+
+WIDER_FLOATS, WIDER_STRINGS = 4000, 1000
+
+
+def generate_wider(path: str, rows: int, seed: int = 4) -> None:
+  """5,000 columns: 4,000 float, 1,000 text with 20-200 values each (issue
+  23's wide case, the shape of TFDV users' ~5k-column OOM reports); row
+  groups of 5,000 rows."""
+  rng = np.random.default_rng(seed)
+  vocabs = [pa.array([f's{j:04d}_v{k:03d}' for k in range(20 + j % 181)])
+            for j in range(WIDER_STRINGS)]
+
+  def chunks():
+    for _, n in _chunks(rows, 5_000):
+      cols = {}
+      for j in range(WIDER_FLOATS):
+        # 2% nulls (not NaN: DuckDB's SUMMARIZE fails on NaN)
+        cols[f'f{j:04d}'] = pa.array(rng.normal(j % 100, 1 + j % 7, n),
+                                     mask=rng.random(n) < 0.02)
+      for j in range(WIDER_STRINGS):
+        cols[f's{j:04d}'] = vocabs[j].take(pa.array(
+            rng.integers(0, len(vocabs[j]), n)))
+      yield pa.table(cols)
+  _write(path, chunks())

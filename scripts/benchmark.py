@@ -35,6 +35,21 @@ ru_maxrss starts at this script's own size). Contenders:
   stats_job_sliced  the same as stats_job + dataset.slices=[c0,c1]
   tfdv_df           pandas.read_parquet + tfdv.generate_statistics_from_dataframe
   duckdb            DuckDB's SUMMARIZE over the file, 2 threads
+  engine_job, engine_job_2procs, engine_job_sliced
+                    the same stats jobs with stats.engine=vectorized
+                    (transforms/engine)
+  engine_floor      the engine without Beam: Parquet row groups -> TFDV-form
+                    batches -> one SliceState -> the statistics proto, in one
+                    process that imports neither TFDV nor TensorFlow; it also
+                    writes the serialized state size of every feature
+
+Issue 23's case:
+
+  wider      20k x 5,000 (4,000 float, 1,000 text with 20-200 values):
+             stats_job, engine_job, engine_floor, tfdv_df, duckdb
+
+The report ends with issue 13's goals (the stats job as configured) and
+issue 23's goals (the engine), each met or not.
 """
 
 import argparse
@@ -55,7 +70,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_data  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 PY = sys.executable
-CASES = ('mixed', 'events', 'unique_id', 'wide', 'sliced')
+CASES = ('mixed', 'events', 'unique_id', 'wide', 'sliced', 'wider')
 # Slices of the sliced case: one slice per value of c0 and one per value of c1
 # (50 values each), so ~100 slices and every row in 3 datasets.
 SLICES = '[c0,c1]'
@@ -77,6 +92,36 @@ con = duckdb.connect()
 con.execute("SET threads TO 2")
 rows = con.execute(f"SUMMARIZE SELECT * FROM read_parquet('{sys.argv[1]}')").fetchall()
 print(len(rows))
+"""
+
+# The engine alone (engine_floor): argv[1] the file, argv[2] a folder for
+# sizes.json (serialized state bytes per feature).
+_ENGINE_FLOOR = """
+import json, os, sys
+import pyarrow as pa, pyarrow.parquet as pq
+from transforms import arrow_types
+from transforms.engine import output, state as st
+pf = pq.ParquetFile(sys.argv[1])
+schema = pa.schema([pa.field(f.name, arrow_types.read_type(f.type))
+                    for f in pf.schema_arrow])
+options = st.EngineOptions(kinds=arrow_types.feature_kinds(schema))
+acc = st.SliceState()
+for batch in pf.iter_batches(batch_size=100_000):
+  table = pa.Table.from_batches([batch])
+  table = pa.table({n: arrow_types.cast_column(table.column(n),
+                                               schema.field(n).type)
+                    for n in table.column_names})
+  acc.update(arrow_types.table_to_tfdv(table), options)
+stats = output.dataset_statistics(acc, options, '')
+sizes = {}
+for path, feature in acc.features.items():
+  alone = st.SliceState()
+  alone.features[path] = feature
+  sizes['.'.join(path)] = len(alone.to_bytes())
+with open(os.path.join(sys.argv[2], 'sizes.json'), 'w') as f:
+  json.dump({'sizes': sizes, 'total': len(acc.to_bytes()),
+             'tf': 'tensorflow' in sys.modules}, f)
+print(stats.num_examples)
 """
 
 # Kept under its old name: the 19-column generator of the mixed case.
@@ -166,14 +211,27 @@ TWO_PROCS = ('runner.options.direct_running_mode=multi_processing',
              'runner.options.direct_num_workers=2')
 
 
-def contenders(path: str, extra=(), names=('stats_job', 'tfdv_df', 'duckdb')):
+ENGINE = 'stats.engine=vectorized'
+
+
+def contenders(path: str, extra=(), names=('stats_job', 'tfdv_df', 'duckdb'),
+               engine=True):
+  """``names`` and, with ``engine``, their stats.engine=vectorized twins."""
   every = {
       'stats_job': stats_job(path, *extra),
       'stats_job_2procs': stats_job(path, *TWO_PROCS, *extra),
       'stats_job_sliced': stats_job(path, f'dataset.slices={SLICES}', *extra),
+      'engine_job': stats_job(path, ENGINE, *extra),
+      'engine_job_2procs': stats_job(path, ENGINE, *TWO_PROCS, *extra),
+      'engine_job_sliced': stats_job(path, ENGINE, f'dataset.slices={SLICES}',
+                                     *extra),
+      'engine_floor': [PY, '-c', _ENGINE_FLOOR, path, '{store}'],
       'tfdv_df': [PY, '-c', _TFDV_DF, path],
       'duckdb': [PY, '-c', _DUCKDB, path],
   }
+  if engine:
+    names = list(names) + [n.replace('stats_job', 'engine_job') for n in names
+                           if n.startswith('stats_job')] + ['engine_floor']
   return {name: every[name] for name in names}
 
 
@@ -207,9 +265,10 @@ def build_cases(args) -> List[Case]:
         'event_type with 8 values, country with 50)', path, n,
         contenders(path, extra), ('tfdv_df', 'duckdb'),
         bench_data.generate_events,
-        {'stats_job': lambda store, case, n=n: accuracy(
+        {name: lambda store, case, n=n: accuracy(
             store, case, ['event_id', 'session_id', 'user_agent'],
-            {'event_id': n}, 'country')}))
+            {'event_id': n}, 'country') for name in ('stats_job',
+                                                     'engine_job')}))
   if 'unique_id' in args.cases:
     n = rows(2_000_000)
     path = at(f'unique_id_v1_{n}.parquet')
@@ -217,8 +276,9 @@ def build_cases(args) -> List[Case]:
         'unique_id', f'unique_id: {n:,} rows x 2 columns (unique string id, '
         'one float)', path, n, contenders(path, extra),
         ('tfdv_df', 'duckdb'), bench_data.generate_unique_id,
-        {'stats_job': lambda store, case, n=n: accuracy(
-            store, case, ['id'], {'id': n}, None)}))
+        {name: lambda store, case, n=n: accuracy(
+            store, case, ['id'], {'id': n}, None) for name in ('stats_job',
+                                                               'engine_job')}))
   if 'wide' in args.cases:
     n = rows(200_000)
     path = at(f'wide_v1_{n}x500.parquet')
@@ -235,7 +295,18 @@ def build_cases(args) -> List[Case]:
         f'dataset.slices={SLICES}', path, n,
         contenders(path, extra, ('stats_job', 'stats_job_sliced')),
         ('stats_job',), bench_data.generate_mixed,
-        {'stats_job_sliced': slice_layout}))
+        {'stats_job_sliced': slice_layout,
+         'engine_job_sliced': slice_layout}))
+  if 'wider' in args.cases:
+    n = rows(20_000)
+    path = at(f'wider_v1_{n}x5000.parquet')
+    cases.append(Case(
+        'wider', f'wider: {n:,} rows x 5,000 columns (4,000 float, 1,000 '
+        'text with 20-200 values)', path, n,
+        contenders(path, extra, ('stats_job', 'tfdv_df', 'duckdb')),
+        ('duckdb', 'tfdv_df'), bench_data.generate_wider))
+  for case in cases:
+    case.inspect.setdefault('engine_floor', state_sizes)
   return cases
 
 
@@ -297,6 +368,24 @@ def accuracy(store: str, case: Case, unique_columns, by_construction,
         f'{rank_ok}/{len(ranks)} rank-histogram counts exact (pandas '
         'value_counts)')
   return out
+
+
+def state_sizes(store: str, case: Case) -> dict:
+  """The engine's serialized state per feature (engine_floor's sizes.json)."""
+  import json  # pylint: disable=g-import-not-at-top
+  del case
+  with open(os.path.join(store, 'sizes.json')) as f:
+    found = json.load(f)
+  sizes = sorted(found['sizes'].items(), key=lambda kv: kv[1])
+  largest = sizes[-1]
+  median = sizes[len(sizes) // 2][1]
+  return {'largest': largest, 'median': median, 'total': found['total'],
+          'features': len(sizes), 'tf': found['tf'], 'lines': [
+              f'- engine state per feature (one slice): median '
+              f'{median / 1024:.1f} KiB, largest {largest[1] / 1024:.1f} KiB '
+              f'(`{largest[0]}`), all {len(sizes)} features '
+              f'{found["total"] / 1024:.0f} KiB; TensorFlow imported: '
+              f'{found["tf"]}']}
 
 
 def slice_layout(store: str, case: Case) -> dict:
@@ -419,6 +508,94 @@ def goals(results: dict, found: dict) -> List[str]:
   return out
 
 
+def engine_goals(results: dict, found: dict, mixed_sizes: Dict[int, dict]
+                 ) -> List[str]:
+  """Issue 23's goals for the engine (engine_job unless said)."""
+  def get(case, name):
+    return results.get(case, {}).get(name)
+
+  def verdict(ok):
+    return 'met' if ok else 'NOT met'
+
+  def ratio(label, case, name, ref, limit):
+    a, b = get(case, name), get(case, ref)
+    if not a or not b:
+      return f'- {label}: not measured'
+    r = a[0] / b[0]
+    return (f'- {label}: {r:.2f}x ({a[0]:.1f} s / {b[0]:.1f} s) '
+            f'{verdict(r <= limit)}')
+
+  def peak(label, case, name, limit_mib):
+    a = get(case, name)
+    if not a:
+      return f'- {label}: not measured'
+    return f'- {label}: {a[1]:.0f} MiB {verdict(a[1] <= limit_mib)}'
+
+  out = ['## Goals of issue 23 (stats.engine=vectorized)', '',
+         '1. mixed 4M x 19: <= 0.75x DuckDB SUMMARIZE, peak <= 0.5 GB',
+         ratio('engine_job <= 0.75x duckdb', 'mixed', 'engine_job', 'duckdb',
+               0.75),
+         ratio('engine_floor <= 0.75x duckdb', 'mixed', 'engine_floor',
+               'duckdb', 0.75),
+         peak('engine_job peak <= 512 MiB', 'mixed', 'engine_job', 512),
+         peak('engine_floor peak <= 512 MiB', 'mixed', 'engine_floor', 512),
+         '', '2. wider 20k x 5,000: peak <= 1.5 GB and <= 1.0x DuckDB; '
+         'wide 200k x 500: peak <= 1.0 GB',
+         peak('wider engine_job peak <= 1536 MiB', 'wider', 'engine_job',
+              1536),
+         ratio('wider engine_job <= 1.0x duckdb', 'wider', 'engine_job',
+               'duckdb', 1.0),
+         ratio('wider engine_floor <= 1.0x duckdb', 'wider', 'engine_floor',
+               'duckdb', 1.0),
+         peak('wide engine_job peak <= 1024 MiB', 'wide', 'engine_job', 1024),
+         '', f'3. sliced ({SLICES}): <= 2x the unsliced pass, peak <= 1.5 GB',
+         ratio('engine_job_sliced <= 2x engine_job', 'sliced',
+               'engine_job_sliced', 'engine_job', 2),
+         peak('engine_job_sliced peak <= 1536 MiB', 'sliced',
+              'engine_job_sliced', 1536),
+         '', '4. events 2M: <= 0.5x TFDV\'s helper; distinct counts within '
+         '1%; top values exact below the sketch\'s capacity',
+         ratio('engine_job <= 0.5x tfdv_df', 'events', 'engine_job',
+               'tfdv_df', 0.5)]
+  for case in ('events', 'unique_id'):
+    info = found.get(case, {}).get('engine_job', {})
+    for column, job, true, error, _ in info.get('uniques', []):
+      out.append(f'- {case}.{column} unique: {job:,} vs {true:,} '
+                 f'({error:.2%}) {verdict(error <= 0.01)}')
+    if info.get('top'):
+      category, distinct, top_ok, n_top, order_ok, rank_ok, n_rank, _ = (
+          info['top'])
+      ok = top_ok == n_top > 0 and order_ok and rank_ok == n_rank == distinct
+      out.append(f'- top values of `{category}` ({distinct} values): '
+                 f'{top_ok}/{n_top} top values, {rank_ok}/{n_rank} '
+                 f'rank-histogram counts exact {verdict(ok)}')
+  out += ['', '5. serialized state per feature and slice <= 64 KiB']
+  for case, per in found.items():
+    info = per.get('engine_floor')
+    if info:
+      name, size = info['largest']
+      out.append(f'- {case}: largest {size / 1024:.1f} KiB (`{name}`), '
+                 f'median {info["median"] / 1024:.1f} KiB '
+                 f'{verdict(size <= 64 * 1024)}')
+  out += ['', '6. both cores: two worker processes faster than one (mixed)',
+          ratio('engine_job_2procs < engine_job', 'mixed',
+                'engine_job_2procs', 'engine_job', 0.999),
+          '', '7. memory flat in rows (mixed, smallest -> largest within 10%)']
+  sizes = sorted(mixed_sizes)
+  if len(sizes) >= 2:
+    for name in ('engine_job', 'engine_floor'):
+      a, b = (mixed_sizes[sizes[0]].get(name),
+              mixed_sizes[sizes[-1]].get(name))
+      if a and b:
+        growth = b[1] / a[1] - 1
+        out.append(f'- {name}: {a[1]:.0f} MiB at {sizes[0]:,} rows, '
+                   f'{b[1]:.0f} MiB at {sizes[-1]:,} ({growth:+.0%}) '
+                   f'{verdict(growth <= 0.10)}')
+  else:
+    out.append('- not measured (run with --rows 1000000 4000000)')
+  return out
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--cases', nargs='+', choices=CASES, default=list(CASES),
@@ -444,6 +621,7 @@ def main(argv=None) -> int:
   results: Dict[str, dict] = {}  # case -> contender -> (seconds, MiB)
   found: Dict[str, dict] = {}  # case -> contender -> what inspect found
   done: Dict[tuple, tuple] = {}  # command -> measurement, shared by cases
+  mixed_sizes: Dict[int, dict] = {}  # rows -> contender -> measurement
   sections = []
   for case in build_cases(args):
     if not os.path.exists(case.path):
@@ -453,6 +631,8 @@ def main(argv=None) -> int:
       print(f'  {time.perf_counter() - start:.1f} s', flush=True)
     # The mixed case may run several sizes: the goals read the largest.
     measured = results[case.name] = {}
+    if case.name == 'mixed':
+      mixed_sizes[case.rows] = measured
     for name, cmd in case.contenders.items():
       if args.only is not None and name not in args.only:
         continue
@@ -471,8 +651,8 @@ def main(argv=None) -> int:
       print(f'{case.name:<9} {case.rows:>10,} rows  {name:<16} '
             f'{seconds:7.1f} s  {mib:7.0f} MiB{reused}', flush=True)
     lines = table(case, results)
-    for info in found.get(case.name, {}).values():
-      lines += [''] + info['lines']
+    for name, info in found.get(case.name, {}).items():
+      lines += ['', f'{name}:'] + info['lines']
     sections.append('\n'.join(lines))
 
   head = [f'# make bench: {dt.datetime.now():%Y-%m-%d %H:%M}, '
@@ -483,7 +663,9 @@ def main(argv=None) -> int:
              'dominates these small files; the goals are meant at scale 1.',
              '']
   report = '\n\n'.join(['\n'.join(head).rstrip(), *sections,
-                         '\n'.join(goals(results, found))])
+                         '\n'.join(goals(results, found)),
+                         '\n'.join(engine_goals(results, found,
+                                                 mixed_sizes))])
   print('\n' + report)
   try:
     os.rmdir(os.path.join(args.workdir, 'stores'))  # each run removed its own

@@ -354,6 +354,15 @@ def stats_settings(cfg: DictConfig) -> Dict[str, Any]:
   }
 
 
+def stats_engine(cfg: DictConfig) -> str:
+  """stats.engine: ``tfdv`` (TFDV's generators) or ``vectorized``
+  (transforms/engine)."""
+  engine = get(cfg, 'stats.engine', required=False) or 'tfdv'
+  if engine not in ('tfdv', 'vectorized'):
+    raise UserError(f'stats.engine={engine!r}: expected tfdv or vectorized')
+  return engine
+
+
 def max_categorical_values(cfg: DictConfig) -> int:
   """stats.max_categorical_values: integers with at most this many distinct
   values get exact value counts and are compared on their value shares."""

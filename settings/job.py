@@ -161,7 +161,8 @@ def _pass_spec(cfg: DictConfig) -> Tuple[span_stats.PassSpec,
       event_time_settings=config.event_time_settings(cfg),
       max_categorical_values=config.max_categorical_values(cfg),
       privacy=privacy, pii=config.pii_spec(cfg),
-      shift=config.shift_spec(cfg), progress_interval_s=progress_interval_s)
+      shift=config.shift_spec(cfg), progress_interval_s=progress_interval_s,
+      engine=config.stats_engine(cfg))
   return spec, options
 
 

@@ -153,6 +153,7 @@ class StatsSchema:
   sample_rate: Optional[float] = MISSING
   max_categorical_values: Optional[int] = MISSING
   progress_interval_s: Optional[float] = MISSING
+  engine: str = MISSING
 
 
 @dataclasses.dataclass

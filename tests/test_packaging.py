@@ -15,6 +15,7 @@ def test_setup_file_package_ships_every_module_and_config(tmp_path):
   with tarfile.open(tarball) as tar:
     names = {n.split('/', 1)[1] for n in tar.getnames() if '/' in n}
   for package in ('beam_jobs', 'transforms', 'transforms/io',
+                  'transforms/engine',
                   'transforms/checks', 'runners', 'settings', 'report',
                   'conf'):
     modules = {f'{package}/{f}' for f in os.listdir(os.path.join(REPO, package))

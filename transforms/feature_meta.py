@@ -41,43 +41,18 @@ from transforms import histograms
 from transforms.io.span_order import span_window  # noqa: F401  (re-exported)
 from transforms.errors import UserError
 
-KIND = 'dv/kind'
-VALUE_COUNTS = 'dv/value_counts'
-DISTINCT = 'dv/distinct'
+# The names and the event-time spec live in a module without TFDV (the
+# vectorized engine writes them too); they are re-exported here.
+from transforms.stats_names import (  # pylint: disable=unused-import
+    DISTINCT, DOMAIN_INFO, EVENT_AFTER, EVENT_BEFORE, EVENT_FUTURE, EVENT_ROWS,
+    KIND, NOW, VALUE_COUNTS, WINDOW_END, WINDOW_START, EventTimeSpec)
 # Hashes kept per integer feature for its distinct count: exact up to this
 # many distinct values, standard error 1/sqrt(4096) = 1.6% above; an
 # accumulator holds at most 32 KB per integer feature.
 DISTINCT_SKETCH_SIZE = 4096
-DOMAIN_INFO = 'domain_info'
-EVENT_ROWS = 'dv/event_time/rows'
-EVENT_BEFORE = 'dv/event_time/rows_before_window'
-EVENT_AFTER = 'dv/event_time/rows_after_window'
-EVENT_FUTURE = 'dv/event_time/rows_in_future'
-WINDOW_START = 'dv/event_time/window_start_us'
-WINDOW_END = 'dv/event_time/window_end_us'
-NOW = 'dv/event_time/now_us'
 
 
 Path = Tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class EventTimeSpec:
-  """The event-time feature and the window its span should cover."""
-  feature: str  # a top-level column
-  kind: str  # arrow_types.TIMESTAMP or DATE
-  # The span's window in microseconds since 1970 (UTC), when the span names
-  # a period (2024-06-01, 2024-06, 2024); else None.
-  window_start_us: Optional[int]
-  window_end_us: Optional[int]
-  # The run's start: rows later than this (plus tolerance) are in the future.
-  now_us: int
-  future_tolerance_us: int = 0
-
-  def to_micros(self, values: np.ndarray) -> np.ndarray:
-    if self.kind == arrow_types.DATE:
-      return values.astype(np.int64) * 86_400_000_000
-    return values.astype(np.int64)
 
 
 def event_time_column(configured: Optional[str], kinds: Mapping[Path, str]
@@ -184,15 +159,8 @@ class FeatureMetaGenerator(stats_generator.CombinerStatsGenerator):
     flat, _ = array_util.flatten_nested(array)
     if pa.types.is_null(flat.type):
       return
-    values = self._event.to_micros(
+    acc.event += self._event.count(
         flat.drop_null().to_numpy(zero_copy_only=False))
-    spec = self._event
-    acc.event[0] += len(values)
-    if spec.window_start_us is not None:
-      acc.event[1] += int(np.count_nonzero(values < spec.window_start_us))
-      acc.event[2] += int(np.count_nonzero(values >= spec.window_end_us))
-    acc.event[3] += int(np.count_nonzero(
-        values > spec.now_us + spec.future_tolerance_us))
 
   def merge_accumulators(self, accs) -> _Acc:
     out = _Acc()

@@ -34,9 +34,14 @@ from transforms.checks import shift
 from transforms.checks import shift_stats
 from transforms.io import sources
 from transforms import statistics
+from transforms.engine.state import EngineOptions
 from transforms.errors import EmptySpanError, UserError
 
 _log = logging.getLogger(__name__)
+
+# stats.top_values=exact with the engine: text values counted exactly up to
+# this many distinct values per feature and slice (in effect, always).
+EXACT_TEXT_VALUES = 2 ** 62
 
 # The label of the reading step: a failure inside it is the input's.
 READ_STEP = 'ReadSpan'
@@ -65,6 +70,7 @@ class PassSpec:
   pii: pii.PIISpec
   shift: shift.ShiftSpec
   progress_interval_s: float        # 0: no progress lines
+  engine: str = 'tfdv'              # stats.engine: tfdv | vectorized
 
   def run_privacy(self, pii_counts) -> statistics.PrivacySpec:
     """The privacy rules of a run: ``privacy``, with the features its PII
@@ -183,9 +189,11 @@ class StatisticsPipeline(beam.PTransform):
   def __init__(self, spec: sources.DatasetSpec, schema: pa.Schema,
                options: tfdv.StatsOptions, scratch: str,
                pii_values_per_batch: Optional[int] = None, tracker=None,
-               shift: Optional[ShiftPlan] = None):
+               shift: Optional[ShiftPlan] = None,
+               engine: Optional[EngineOptions] = None):
     super().__init__()
     self._spec, self._schema = spec, schema
+    self._engine = engine  # None: TFDV's generators
     self._shift = shift
     self._options, self._scratch = options, scratch
     self._pii_values = pii_values_per_batch
@@ -195,7 +203,7 @@ class StatisticsPipeline(beam.PTransform):
     read = pbegin | READ_STEP >> sources.ReadSpan(self._spec, self._schema,
                                                   self._tracker)
     stats = read['batches'] | 'ComputeStatistics' >> (
-        statistics.ComputeStatistics(self._options))
+        statistics.ComputeStatistics(self._options, self._engine))
     stats_written = stats | 'WriteStatistics' >> (
         tfdv.WriteStatisticsToBinaryFile(
             FileSystems.join(self._scratch, artifacts.STATS_FILE)))
@@ -252,6 +260,8 @@ class _Plan:
   # stats.progress_interval_s: seconds between progress lines; 0: none.
   progress_interval_s: float = 0.0
   shift: Optional[ShiftPlan] = None
+  # stats.engine=vectorized: what the engine computes; None: TFDV's generators
+  engine_options: Optional[EngineOptions] = None
 
   def pipeline(self, then=None, tracker=None) -> beam.Pipeline:
     """The statistics pass; ``then`` (a PTransform) gets its outputs;
@@ -259,7 +269,7 @@ class _Plan:
     pipeline = beam.Pipeline(options=self.options)
     outputs = pipeline | 'StatisticsForSpan' >> StatisticsPipeline(
         self.spec, self.schema, self.stats_options, self.scratch,
-        self.pii_values_per_batch, tracker, self.shift)
+        self.pii_values_per_batch, tracker, self.shift, self.engine_options)
     if then is not None:
       _ = outputs | then
     return pipeline
@@ -299,13 +309,37 @@ def plan_pass(pass_spec: PassSpec, options: PipelineOptions,
     _log.info('dataset.label %r is not in %s; label-aware statistics off',
               label, spec.path)
     label = None
+  vectorized = pass_spec.engine == 'vectorized'
+  # stats.top_values=exact: the engine never trades its exact counts of text
+  # values for sketches either (auto, sketch: sketches past 1024 values).
+  exact_text = settings['sketch_top_values'] is False
   if settings['sketch_top_values'] is None:  # stats.top_values=auto
-    settings['sketch_top_values'] = _needs_sketch(spec, files, schema)
+    # The engine counts exactly and sketches past 1024 values on its own.
+    settings['sketch_top_values'] = (not vectorized and
+                                     _needs_sketch(spec, files, schema))
   kinds = arrow_types.feature_kinds(schema) if schema is not None else {}
+  event = event_time_spec(pass_spec, kinds, run_ts)
+  # TFDV's options also carry the slice functions and the sample rate, which
+  # the engine uses as they are.
   stats_options = statistics.stats_options(
       **settings, label_feature=label, slices=pass_spec.slices,
-      columns=columns, generators=[feature_meta_generator(pass_spec, kinds,
-                                                          run_ts)])
+      columns=columns, generators=[feature_meta.FeatureMetaGenerator(
+          kinds, pass_spec.max_categorical_values, event)])
+  engine_options = None
+  if vectorized:
+    engine_options = EngineOptions(
+        num_top_values=settings['num_top_values'],
+        num_rank_histogram_buckets=settings['num_rank_histogram_buckets'],
+        num_histogram_buckets=settings['num_histogram_buckets'],
+        num_quantiles_histogram_buckets=settings[
+            'num_quantiles_histogram_buckets'],
+        epsilon=settings['epsilon'],
+        max_categorical_values=pass_spec.max_categorical_values,
+        exact_numbers=max(EngineOptions.exact_numbers,
+                          pass_spec.max_categorical_values),
+        exact_values=(EXACT_TEXT_VALUES if exact_text
+                      else EngineOptions.exact_values),
+        kinds=kinds, event_time=event)
 
   run_id = new_run_id(run_ts)
   pii_spec = pass_spec.pii
@@ -317,7 +351,8 @@ def plan_pass(pass_spec: PassSpec, options: PipelineOptions,
                                      if pii_spec.enabled else None),
                progress_interval_s=pass_spec.progress_interval_s,
                shift=shift_plan(pass_spec.shift, pass_spec.slices, schema,
-                                kinds, label))
+                                kinds, label),
+               engine_options=engine_options)
 
 
 def shift_plan(spec: shift.ShiftSpec, slices: List[Any],
@@ -365,12 +400,10 @@ def _needs_sketch(spec: sources.DatasetSpec, files: List[str],
   return False
 
 
-def feature_meta_generator(pass_spec: PassSpec, kinds: Dict[tuple, str],
-                           run_ts: dt.datetime
-                           ) -> feature_meta.FeatureMetaGenerator:
-  """The pass's own statistics: feature kinds (``kinds``, from
-  ``arrow_types.feature_kinds``; empty without a schema), value counts, event
-  time."""
+def event_time_spec(pass_spec: PassSpec, kinds: Dict[tuple, str],
+                    run_ts: dt.datetime) -> Optional[feature_meta.EventTimeSpec]:
+  """The event-time feature and its span's window, None when there is none
+  (``dataset.event_time``)."""
   column = feature_meta.event_time_column(pass_spec.event_time, kinds)
   event = None
   if column is not None:
@@ -385,8 +418,7 @@ def feature_meta_generator(pass_spec: PassSpec, kinds: Dict[tuple, str],
         future_tolerance_us=int(settings['future_tolerance_minutes'] * 60e6))
     _log.info('event time: %s (span window %s)', column,
               'from the span name' if window else 'none: span is not a date')
-  return feature_meta.FeatureMetaGenerator(
-      kinds, pass_spec.max_categorical_values, event)
+  return event
 
 
 def compute(pass_spec: PassSpec, options: PipelineOptions) -> SpanStatistics:

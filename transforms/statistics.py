@@ -18,6 +18,8 @@ from tfx_bsl.statistics import merge_util
 from transforms import arrow_types
 from transforms import feature_meta
 from transforms import slicing
+from transforms.engine import combine as engine_combine
+from transforms.engine import state as engine_state
 from transforms.errors import UserError
 
 # TFDV's name for the slice that holds every example.
@@ -141,11 +143,16 @@ class ComputeStatistics(beam.PTransform):
   """RecordBatches of a span in, one ``DatasetFeatureStatisticsList`` out.
 
   The list holds one ``DatasetFeatureStatistics`` for the whole span (named
-  ``All Examples``) and one per configured slice value.
+  ``All Examples``) and one per configured slice value. ``engine``
+  (stats.engine=vectorized) computes them with transforms/engine instead of
+  TFDV's generators, with the slice functions and sample rate of
+  ``options``.
   """
 
-  def __init__(self, options: tfdv.StatsOptions):
+  def __init__(self, options: tfdv.StatsOptions,
+               engine: Optional[engine_state.EngineOptions] = None):
     super().__init__()
+    self._engine = engine
     # TFDV's own sample_rate keeps or drops whole batches (100k rows each by
     # default), so a small span could come out empty; rows are sampled here
     # instead.
@@ -157,6 +164,9 @@ class ComputeStatistics(beam.PTransform):
     if self._sample_rate is not None and self._sample_rate < 1:
       batches |= 'SampleRows' >> beam.ParDo(
           _SampleRowsFn(self._sample_rate)).with_output_types(pa.RecordBatch)
+    if self._engine is not None:
+      return batches | 'VectorizedStatistics' >> engine_combine.ComputeStatistics(
+          self._engine, self._options.experimental_slice_functions)
     stats = batches | 'GenerateStatistics' >> tfdv.GenerateStatistics(
         self._options)
     if self._options.experimental_result_partitions > 1:
