@@ -53,7 +53,6 @@ VALUE_ANOMALIES = frozenset({
     'INT_TYPE_BIG_INT', 'FLOAT_TYPE_SMALL_FLOAT', 'FLOAT_TYPE_BIG_FLOAT',
     'FEATURE_TYPE_HIGH_UNIQUE', 'FEATURE_TYPE_LOW_UNIQUE',
 })
-_DATE_SPAN = re.compile(r'^(\d{4})-?(\d{2})(?:-?(\d{2}))?$')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,23 +109,24 @@ def constant_value(row: Mapping[str, Any]) -> Optional[Any]:
 
 
 def span_names(span: str) -> List[Any]:
-  """What a span's name says: itself, and for a date-like name (``2013-01-02``,
-  ``20130102``, ``2013-01``) its year, month and day as numbers and the
-  date as text."""
+  """What a span's name says: itself, and for a name that is a period
+  (span_order: ``2013-01-02``, ``20130102``, ``2013-01``, ``2013``) its
+  year, month and day as numbers and the day as text."""
   text = str(span).strip()
   out: List[Any] = [text]
   if re.fullmatch(r'\d{1,9}', text):
     out.append(float(int(text)))
-  m = _DATE_SPAN.match(text)
-  if m:
-    year, month, day = m.group(1), m.group(2), m.group(3)
-    try:
-      dt.date(int(year), int(month), int(day or 1))
-    except ValueError:
-      return out
-    out += [float(int(year)), float(int(month))]
-    if day:
-      out += [float(int(day)), f'{year}-{month}-{day}']
+  window = span_order.span_window(text)
+  if window is None:
+    return out
+  epoch = dt.datetime(1970, 1, 1)
+  start = epoch + dt.timedelta(microseconds=window[0])
+  days = (window[1] - window[0]) // 86_400_000_000
+  out.append(float(start.year))
+  if days < 365:  # a month or a day
+    out.append(float(start.month))
+  if days == 1:
+    out += [float(start.day), start.date().isoformat()]
   return out
 
 
