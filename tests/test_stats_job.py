@@ -1,5 +1,6 @@
 """The stats job end to end on DirectRunner: artifacts, warehouse, bad input."""
 
+import datetime as dt
 import json
 import os
 
@@ -288,3 +289,14 @@ def test_a_failure_after_reading_is_not_blamed_on_the_input():
       _pipeline_error('WriteDeadLetters'), spec, 'gs://b/dv'))
   assert writing.startswith("store.root='gs://b/dv': writing the run's files")
   assert 'WriteDeadLetters' in writing and 'dataset.path' not in writing
+
+
+def test_run_ids_sort_by_start_time_within_one_second():
+  """Scratch folders are named after run ids, and a run sweeps the scratch
+  of runs that started before it (killed ones): runs started within the
+  same second must still sort by when they started."""
+  start = dt.datetime(2026, 12, 2, 9, 15, 0, tzinfo=dt.timezone.utc)
+  ids = [span_stats.new_run_id(start + dt.timedelta(milliseconds=ms))
+         for ms in (900, 5, 400)]
+  assert sorted(ids) == [ids[1], ids[2], ids[0]]
+  assert all(i.startswith('20261202T091500') for i in ids)

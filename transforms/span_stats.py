@@ -48,7 +48,12 @@ READ_STEP = 'ReadSpan'
 
 
 def new_run_id(now: dt.datetime) -> str:
-  return f'{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}'
+  """The start time to the millisecond, then 8 random hex digits: run ids
+  (and the scratch folders named after them) sort by when runs started,
+  also two runs that start within the same second (a run started right
+  after one was killed sweeps that one's scratch)."""
+  return (f'{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-'
+          f'{uuid.uuid4().hex[:8]}')
 
 
 @dataclasses.dataclass(frozen=True)
