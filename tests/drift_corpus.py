@@ -27,7 +27,7 @@ import corpus
 from conftest import make_cfg
 from settings import config
 from transforms import arrow_types
-from transforms import feature_meta
+from transforms import meta_generator
 from transforms import schemas
 from transforms import statistics
 from transforms.checks import validation
@@ -78,7 +78,7 @@ def stats_function(cfg):
 
   def stats_of(table: pa.Table):
     options = statistics.stats_options(**settings, generators=[
-        feature_meta.FeatureMetaGenerator(
+        meta_generator.FeatureMetaGenerator(
             arrow_types.feature_kinds(table.schema), max_values)])
     return stats_impl.generate_statistics_in_memory(
         arrow_types.table_to_tfdv(table), options)

@@ -26,6 +26,7 @@ from transforms import arrow_types
 from transforms.io import artifacts
 from settings import config
 from transforms import feature_meta
+from transforms import meta_generator
 from transforms import schemas
 from transforms import statistics
 from transforms.checks import validation
@@ -137,7 +138,7 @@ def split_findings(name, splits=SPLITS):
 
   def stats_of(part):
     options = statistics.stats_options(**settings, generators=[
-        feature_meta.FeatureMetaGenerator(
+        meta_generator.FeatureMetaGenerator(
             kinds, config.max_categorical_values(cfg))])
     return stats_impl.generate_statistics_in_memory(
         arrow_types.table_to_tfdv(part), options)

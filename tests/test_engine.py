@@ -32,7 +32,7 @@ import corpus
 from beam_jobs import stats as stats_job
 from conftest import make_cfg
 from transforms import arrow_types
-from transforms import feature_meta
+from transforms import meta_generator
 from transforms import schemas
 from transforms import statistics
 from transforms import stats_names
@@ -59,7 +59,7 @@ def _batch(name):
 
 
 def _tfdv(batch, kinds, sketch, slices=()):
-  generator = feature_meta.FeatureMetaGenerator(kinds, 50, None)
+  generator = meta_generator.FeatureMetaGenerator(kinds, 50, None)
   options = statistics.stats_options(
       **OPTIONS, sketch_top_values=sketch, slices=slices,
       columns=batch.schema.names, generators=[generator])

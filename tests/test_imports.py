@@ -1,4 +1,5 @@
-"""The project's modules import each other without cycles.
+"""The project's modules import each other without cycles, and the stats job
+with the vectorized engine runs without TensorFlow.
 
 Every import counts, also the ones inside functions: a cycle hidden in a
 function body still ties two modules together.
@@ -6,8 +7,11 @@ function body still ties two modules together.
 
 import ast
 import os
+import textwrap
 
 from conftest import REPO
+from conftest import run_job
+from transforms.io import artifacts
 
 PACKAGES = ('beam_jobs', 'transforms', 'report', 'runners', 'settings', 'conf')
 
@@ -150,3 +154,71 @@ def test_every_project_import_names_a_module_of_this_repository():
                   if f'{node.module}.{a.name}' not in modules
                   and a.name not in defined]
   assert missing == []
+
+
+# Loaded by every Python process of a run (the job and each Beam worker it
+# starts) from PYTHONPATH: writes a line when the process starts and one, with
+# the importing code, when it imports TensorFlow or TFDV.
+_WATCH = textwrap.dedent('''
+    import os, sys, traceback
+    _LOG = os.environ['IMPORT_WATCH_LOG']
+    with open(_LOG, 'a') as f:
+      f.write(f'start {os.getpid()}\\n')
+    class _Watch:
+      def find_spec(self, name, path=None, target=None):
+        if name in ('tensorflow', 'tensorflow_data_validation'):
+          with open(_LOG, 'a') as f:
+            f.write(f'import {name} {os.getpid()}\\n' +
+                    ''.join(traceback.format_stack(limit=15)))
+        return None
+    sys.meta_path.insert(0, _Watch())
+    ''')
+
+
+def _watched_stats_job(tmp_path, name, *overrides):
+  """Runs the stats job on real data (weather, sliced by origin, with its
+  event time); returns (result, log lines of the watch, stats or None)."""
+  site = tmp_path / f'site-{name}'
+  site.mkdir()
+  (site / 'sitecustomize.py').write_text(_WATCH)
+  log = tmp_path / f'{name}.log'
+  log.write_text('')
+  store = tmp_path / f'store-{name}'
+  path = os.environ.get('PYTHONPATH', '')
+  result = run_job(
+      'stats', 'dataset.name=weather',
+      f'dataset.path={REPO}/tests/corpus/weather.csv.gz', 'span=2013-01-01',
+      f'store.root={store}', 'dataset.slices=[origin]', *overrides,
+      env={'PYTHONPATH': os.pathsep.join(p for p in (str(site), path, REPO)
+                                         if p),
+           'IMPORT_WATCH_LOG': str(log)})
+  assert result.returncode == 0, result.stderr[-3000:]
+  stats = artifacts.SpanArtifacts(str(store), 'weather', 'train',
+                                  '2013-01-01').load_stats()
+  return result, log.read_text().splitlines(), stats
+
+
+def test_vectorized_stats_job_imports_no_tensorflow_in_any_process(tmp_path):
+  """Issue 23: the default engine's run costs no TensorFlow start-up (~4.5 s,
+  ~0.6 GB) in the job's process nor in either of its two worker processes."""
+  _, log, stats = _watched_stats_job(
+      tmp_path, 'vectorized', 'stats.engine=vectorized',
+      'runner.options.direct_running_mode=multi_processing',
+      'runner.options.direct_num_workers=2')
+  assert len(stats.datasets) == 4  # the span and three origins
+  started = [line for line in log if line.startswith('start ')]
+  assert len(started) >= 3, log  # the job and its two workers were watched
+  imports = [line for line in log if not line.startswith('start ')]
+  assert imports == [], '\n'.join(imports)
+
+
+def test_tfdv_stats_job_still_imports_tfdv_quietly(tmp_path):
+  """stats.engine=tfdv imports TFDV when it plans the pass, writes the same
+  kind of stats.pb, and TFDV's IPython notice stays off the console."""
+  result, log, stats = _watched_stats_job(tmp_path, 'tfdv',
+                                          'stats.engine=tfdv')
+  assert any(line.startswith('import tensorflow_data_validation ')
+             for line in log)
+  assert len(stats.datasets) == 4
+  assert stats.datasets[0].num_examples == 26115
+  assert 'IPython' not in result.stderr

@@ -104,6 +104,27 @@ def test_invalid_utf8_value_is_refused_as_tfdv_does():
     list(slicing.feature_value_slicer({'c': None})(batch))
 
 
+def test_what_tfdv_refuses_is_refused_without_importing_tfdv():
+  """The slicer no longer builds TFDV's up front (the vectorized pass does
+  not import TFDV); it refuses the same slice specs and column types."""
+  from tensorflow_data_validation import constants  # pylint: disable=g-import-not-at-top
+  assert slicing.MIN_VIEW_ROWS == constants.DEFAULT_DESIRED_INPUT_BATCH_SIZE
+  for features, error in (({'c': [1.5]}, NotImplementedError),
+                          ({'c': 3}, TypeError)):
+    with pytest.raises(error) as theirs:
+      slicing_util.get_feature_value_slicer(dict(features))
+    with pytest.raises(error) as ours:
+      slicing.feature_value_slicer(features)
+    assert str(ours.value) == str(theirs.value)
+  # Values asked of a column that is not a list (TFDV's feature type check).
+  flat = pa.RecordBatch.from_arrays([pa.array([1, 2])], ['c'])
+  with pytest.raises(TypeError) as theirs:
+    list(slicing_util.get_feature_value_slicer({'c': [1]})(flat))
+  with pytest.raises(TypeError) as ours:
+    list(slicing.feature_value_slicer({'c': [1]})(flat))
+  assert str(ours.value) == str(theirs.value)
+
+
 def _diamonds_statistics(monkeypatch, tmp_path, partitions, slicer=None):
   """Real data (diamonds, 53,940 stones, in two batches) sliced by cut and by
   color x clarity: {slice name: DatasetFeatureStatistics}. ``slicer``

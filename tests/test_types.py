@@ -18,6 +18,7 @@ from conftest import REPO, make_cfg
 from transforms import arrow_types
 from transforms.io import artifacts
 from transforms import feature_meta
+from transforms import meta_generator
 from transforms.checks import metrics
 from transforms import schemas
 from transforms import statistics
@@ -69,7 +70,7 @@ def test_every_type_is_read_and_described():
                                                    f.type)
                    for f in schema})
   kinds = arrow_types.feature_kinds(schema)
-  generator = feature_meta.FeatureMetaGenerator(kinds, 50)
+  generator = meta_generator.FeatureMetaGenerator(kinds, 50)
   stats = stats_impl.generate_statistics_in_memory(
       arrow_types.table_to_tfdv(read), tfdv.StatsOptions(
           generators=[generator]))
@@ -215,7 +216,7 @@ def _stats(rows_by_feature):
   kinds = arrow_types.feature_kinds(table.schema)
   return stats_impl.generate_statistics_in_memory(
       arrow_types.table_to_tfdv(table), tfdv.StatsOptions(
-          generators=[feature_meta.FeatureMetaGenerator(kinds, 50)]))
+          generators=[meta_generator.FeatureMetaGenerator(kinds, 50)]))
 
 
 def _drift(current, baseline):

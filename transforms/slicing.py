@@ -19,36 +19,55 @@ the views from holding more memory than they should:
   are computed on at once and let go.
 - Between processes a view travels as Arrow IPC (``sources.RecordBatchCoder``),
   which writes the view's rows only, not its parent's.
+
+The vectorized statistics pass slices with this module and must not import
+TFDV, so TFDV's slicer is imported only when a batch falls back to it.
 """
 
+from collections import abc
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from tensorflow_data_validation import constants as tfdv_constants
-from tensorflow_data_validation import types as tfdv_types
-from tensorflow_data_validation.utils import slicing_util
-from tensorflow_data_validation.utils import stats_util
-from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx_bsl.arrow import array_util
 from tfx_bsl.arrow import table_util
 
-_INT = statistics_pb2.FeatureNameStatistics.INT
-
-# Slices with fewer rows are copies, not views (see the module docstring).
-MIN_VIEW_ROWS = tfdv_constants.DEFAULT_DESIRED_INPUT_BATCH_SIZE
+# Slices with fewer rows are copies, not views (see the module docstring):
+# TFDV's DEFAULT_DESIRED_INPUT_BATCH_SIZE (tests/test_slicing.py checks).
+MIN_VIEW_ROWS = 1000
 
 
 def _key_part(value: Any) -> str:
   """A value as it appears in a slice key (TFDV's ``_to_slice_key``)."""
   if isinstance(value, bytes):
-    decoded = stats_util.maybe_get_utf8(value)
-    if decoded is None:
+    try:
+      return value.decode('utf-8')
+    except UnicodeError:
       raise ValueError('Feature names and slicing feature values must be '
-                       f'valid UTF-8. Found value {value!r}.')
-    return decoded
+                       f'valid UTF-8. Found value {value!r}.') from None
   return str(value)
+
+
+def _is_int_feature(name: str, arrow_type: pa.DataType) -> bool:
+  """Whether TFDV types the column INT (``stats_util.
+  get_feature_type_from_arrow_type``), with its errors for other columns."""
+  if pa.types.is_null(arrow_type):
+    return False
+  if not array_util.is_list_like(arrow_type):
+    raise TypeError('Expected feature column to be a '
+                    '(Large)List<primitive|struct> or null, but feature '
+                    f'{name} was {arrow_type}.')
+  value_type = array_util.get_innermost_nested_type(arrow_type)
+  if pa.types.is_integer(value_type):
+    return True
+  if (pa.types.is_floating(value_type) or pa.types.is_struct(value_type)
+      or pa.types.is_null(value_type) or pa.types.is_binary(value_type)
+      or pa.types.is_large_binary(value_type)
+      or pa.types.is_string(value_type)
+      or pa.types.is_large_string(value_type)):
+    return False
+  raise TypeError(f'Feature {name} has unsupported arrow type: {arrow_type}')
 
 
 class _Codes:
@@ -67,9 +86,7 @@ def _feature_codes(batch: pa.RecordBatch, name: str,
     return None
   column = batch.column(index)
   if values is not None:
-    feature_type = stats_util.get_feature_type_from_arrow_type(
-        tfdv_types.FeaturePath([name]), column.type)
-    if feature_type == _INT:
+    if _is_int_feature(name, column.type):
       try:
         values = frozenset(int(v) for v in values)
       except ValueError as e:
@@ -141,16 +158,28 @@ def feature_value_slicer(features: Dict[str, Optional[Sequence[Any]]]):
   ``features`` maps a feature name to None (every value) or the values to
   keep; several features slice on every combination of their values.
   """
-  fallback = slicing_util.get_feature_value_slicer(dict(features))
+  for values in features.values():  # TFDV's checks, as its slicer makes them
+    if values is None:
+      continue
+    if not isinstance(values, abc.Iterable):
+      raise TypeError('Feature values must be specified in an iterable.')
+    if not all(isinstance(v, (str, bytes, int)) for v in values):
+      raise NotImplementedError(
+          'Only string and int values are supported as the slice value.')
   wanted = {name: (None if values is None else frozenset(values))
             for name, values in features.items()}
+  fallback = []  # TFDV's slicer, made when first needed
 
   def slicer(batch: pa.RecordBatch):
     try:
       per_feature = [(name, _feature_codes(batch, name, values))
                      for name, values in wanted.items()]
     except _Fallback:
-      yield from fallback(batch)
+      if not fallback:
+        from tensorflow_data_validation.utils import slicing_util  # pylint: disable=g-import-not-at-top
+        fallback.append(
+            slicing_util.get_feature_value_slicer(dict(features)))
+      yield from fallback[0](batch)
       return
     per_feature = [(n, f) for n, f in per_feature if f is not None]
     if not per_feature:

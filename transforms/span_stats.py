@@ -21,7 +21,6 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.metrics.metric import MetricsFilter
 import pyarrow as pa
-import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from transforms import arrow_types
@@ -180,6 +179,22 @@ class _WriteFileFn(beam.DoFn):
     yield self._path
 
 
+class WriteStatisticsFile(beam.PTransform):
+  """The one ``DatasetFeatureStatisticsList`` in, written to ``path`` as its
+  serialized bytes: the file TFDV's ``WriteStatisticsToBinaryFile`` writes
+  (the same steps), without importing TFDV."""
+
+  def __init__(self, path: str):
+    super().__init__()
+    self._path = path
+
+  def expand(self, stats):
+    return stats | 'WriteStats' >> beam.io.WriteToText(
+        self._path, shard_name_template='', append_trailing_newlines=False,
+        coder=beam.coders.ProtoCoder(
+            statistics_pb2.DatasetFeatureStatisticsList))
+
+
 class StatisticsPipeline(beam.PTransform):
   """Pipeline root in; statistics and dead letters written under ``scratch``.
 
@@ -192,7 +207,7 @@ class StatisticsPipeline(beam.PTransform):
   """
 
   def __init__(self, spec: sources.DatasetSpec, schema: pa.Schema,
-               options: tfdv.StatsOptions, scratch: str,
+               options, scratch: str,
                pii_values_per_batch: Optional[int] = None, tracker=None,
                shift: Optional[ShiftPlan] = None,
                engine: Optional[EngineOptions] = None):
@@ -209,9 +224,8 @@ class StatisticsPipeline(beam.PTransform):
                                                   self._tracker)
     stats = read['batches'] | 'ComputeStatistics' >> (
         statistics.ComputeStatistics(self._options, self._engine))
-    stats_written = stats | 'WriteStatistics' >> (
-        tfdv.WriteStatisticsToBinaryFile(
-            FileSystems.join(self._scratch, artifacts.STATS_FILE)))
+    stats_written = stats | 'WriteStatistics' >> WriteStatisticsFile(
+        FileSystems.join(self._scratch, artifacts.STATS_FILE))
     outputs = {}
     if self._pii_values:
       outputs['pii_written'] = (read['batches']
@@ -260,7 +274,9 @@ class _Plan:
   scratch: str
   files: List[str]
   schema: Optional[pa.Schema]
-  stats_options: tfdv.StatsOptions
+  # TFDV's StatsOptions (stats.engine=tfdv), or the slice functions and
+  # sample rate the engine takes from them (statistics.EngineStatsOptions)
+  stats_options: object
   pii_values_per_batch: Optional[int]
   # stats.progress_interval_s: seconds between progress lines; 0: none.
   progress_interval_s: float = 0.0
@@ -324,14 +340,20 @@ def plan_pass(pass_spec: PassSpec, options: PipelineOptions,
                                      _needs_sketch(spec, files, schema))
   kinds = arrow_types.feature_kinds(schema) if schema is not None else {}
   event = event_time_spec(pass_spec, kinds, run_ts)
-  # TFDV's options also carry the slice functions and the sample rate, which
-  # the engine uses as they are.
-  stats_options = statistics.stats_options(
-      **settings, label_feature=label, slices=pass_spec.slices,
-      columns=columns, generators=[feature_meta.FeatureMetaGenerator(
-          kinds, pass_spec.max_categorical_values, event)])
   engine_options = None
-  if vectorized:
+  if not vectorized:
+    # TFDV is imported here, and only for stats.engine=tfdv.
+    from transforms import meta_generator  # pylint: disable=g-import-not-at-top
+    stats_options = statistics.stats_options(
+        **settings, label_feature=label, slices=pass_spec.slices,
+        columns=columns, generators=[meta_generator.FeatureMetaGenerator(
+            kinds, pass_spec.max_categorical_values, event)])
+  else:
+    # The slice functions and the sample rate of TFDV's options, which the
+    # engine uses as they are; the engine writes the dv/* statistics itself.
+    stats_options = statistics.engine_stats_options(
+        sample_rate=settings.get('sample_rate'), slices=pass_spec.slices,
+        columns=columns)
     engine_options = EngineOptions(
         num_top_values=settings['num_top_values'],
         num_rank_histogram_buckets=settings['num_rank_histogram_buckets'],

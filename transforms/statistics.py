@@ -1,17 +1,21 @@
-"""Statistics: TFDV over RecordBatches, and statistics protos as table rows."""
+"""Statistics: TFDV or the engine over RecordBatches, and statistics protos
+as table rows.
+
+TFDV is imported only by the functions of stats.engine=tfdv (``stats_options``
+and ``ComputeStatistics`` without an engine): the vectorized pass, and every
+job that only reads statistics, runs without TFDV and TensorFlow.
+"""
 
 import copy
 import dataclasses
 import datetime as dt
 import hashlib
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Mapping,
+                    Optional, Sequence, Union)
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-import tensorflow_data_validation as tfdv
-from tensorflow_data_validation.statistics.generators import basic_stats_generator
-from tensorflow_data_validation.statistics.generators import top_k_uniques_sketch_stats_generator
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx_bsl.statistics import merge_util
 
@@ -21,6 +25,9 @@ from transforms import slicing
 from transforms.engine import combine as engine_combine
 from transforms.engine import state as engine_state
 from transforms.errors import UserError
+
+if TYPE_CHECKING:
+  import tensorflow_data_validation as tfdv  # pylint: disable=g-bad-import-order
 
 # TFDV's name for the slice that holds every example.
 OVERALL_SLICE = 'All Examples'
@@ -93,12 +100,17 @@ def stats_options(*, num_top_values: int, num_rank_histogram_buckets: int,
                   label_feature: Optional[str] = None,
                   slices: Sequence[SliceSpec] = (),
                   columns: Sequence[str] = (),
-                  generators: Sequence[Any] = ()) -> tfdv.StatsOptions:
-  """Builds TFDV's StatsOptions from config values.
+                  generators: Sequence[Any] = ()) -> 'tfdv.StatsOptions':
+  """Builds TFDV's StatsOptions from config values (stats.engine=tfdv).
 
   ``generators`` are TFDV combiner generators run beside TFDV's own, for the
-  whole span and every slice (``feature_meta.FeatureMetaGenerator``).
+  whole span and every slice (``meta_generator.FeatureMetaGenerator``).
   """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow_data_validation as tfdv
+  from tensorflow_data_validation.statistics.generators import basic_stats_generator
+  from tensorflow_data_validation.statistics.generators import top_k_uniques_sketch_stats_generator
+  # pylint: enable=g-import-not-at-top
   # Booleans arrive as 0/1 integers and get numeric statistics (the mean is
   # the share of true), as in TFDV's own dataframe helper.
   functions = slice_functions(slices, columns)
@@ -139,6 +151,24 @@ def stats_options(*, num_top_values: int, num_rank_histogram_buckets: int,
       experimental_result_partitions=RESULT_PARTITIONS if functions else 1)
 
 
+@dataclasses.dataclass
+class EngineStatsOptions:
+  """What the vectorized engine takes of TFDV's StatsOptions, under the same
+  names, built without TFDV: the slice functions and the sample rate."""
+  experimental_slice_functions: Optional[List[Callable]] = None
+  sample_rate: Optional[float] = None
+
+
+def engine_stats_options(*, sample_rate: Optional[float] = None,
+                         slices: Sequence[SliceSpec] = (),
+                         columns: Sequence[str] = ()) -> EngineStatsOptions:
+  """``stats_options`` for stats.engine=vectorized: the same slice functions
+  and sample rate, without importing TFDV."""
+  return EngineStatsOptions(
+      experimental_slice_functions=slice_functions(slices, columns) or None,
+      sample_rate=sample_rate)
+
+
 class ComputeStatistics(beam.PTransform):
   """RecordBatches of a span in, one ``DatasetFeatureStatisticsList`` out.
 
@@ -146,10 +176,10 @@ class ComputeStatistics(beam.PTransform):
   ``All Examples``) and one per configured slice value. ``engine``
   (stats.engine=vectorized) computes them with transforms/engine instead of
   TFDV's generators, with the slice functions and sample rate of
-  ``options``.
+  ``options`` (TFDV's StatsOptions or ``EngineStatsOptions``).
   """
 
-  def __init__(self, options: tfdv.StatsOptions,
+  def __init__(self, options: Union['tfdv.StatsOptions', EngineStatsOptions],
                engine: Optional[engine_state.EngineOptions] = None):
     super().__init__()
     self._engine = engine
@@ -167,6 +197,7 @@ class ComputeStatistics(beam.PTransform):
     if self._engine is not None:
       return batches | 'VectorizedStatistics' >> engine_combine.ComputeStatistics(
           self._engine, self._options.experimental_slice_functions)
+    import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
     stats = batches | 'GenerateStatistics' >> tfdv.GenerateStatistics(
         self._options)
     if self._options.experimental_result_partitions > 1:

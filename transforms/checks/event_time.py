@@ -4,7 +4,7 @@ The statistics pass counts, on the event-time feature (``dataset.event_time``),
 the rows with a time, the rows before and after the window the span names
 (``2024-06-01`` a UTC day, ``2024-06`` a month, ``2024`` a year) and the rows
 later than the run's start plus ``future_tolerance_minutes``
-(``feature_meta.FeatureMetaGenerator``). From those stored numbers and the
+(``meta_generator.FeatureMetaGenerator``). From those stored numbers and the
 feature's maximum, for the whole span:
 
 - ``EVENT_TIME_AGE_HOURS``: hours from the newest event to the end of the

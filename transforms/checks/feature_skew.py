@@ -9,6 +9,9 @@ into anomaly and measurement rows (``check=feature_skew``).
 The sample of mismatched pairs TFDV returns holds raw values; they are
 reduced here to hashes (identifiers and values) unless
 ``privacy.raw_values_in_results`` allows them.
+
+TensorFlow and TFDV are imported inside the functions that use them: other
+jobs read ``FeatureSkewSpec`` from here (settings/job.py) without them.
 """
 
 import dataclasses
@@ -18,8 +21,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import apache_beam as beam
 from google.protobuf import json_format
 import pyarrow as pa
-import tensorflow as tf
-from tensorflow_data_validation.skew import feature_skew_detector
 from tfx_bsl.coders import example_coder
 
 from transforms.checks import findings
@@ -53,6 +54,7 @@ class _ToExamplesFn(beam.DoFn):
     self._encoder = example_coder.RecordBatchToExamplesEncoder()
 
   def process(self, batch: pa.RecordBatch):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
     columns = []
     for column in batch.columns:
       inner = column.type.value_type
@@ -77,6 +79,7 @@ class DetectFeatureSkew(beam.PTransform):
     self._spec = spec
 
   def expand(self, sides):
+    from tensorflow_data_validation.skew import feature_skew_detector  # pylint: disable=g-import-not-at-top
     training, serving = sides
     examples = tuple(
         side | f'{name}ToExamples' >> beam.ParDo(_ToExamplesFn())
@@ -126,6 +129,7 @@ def redact_pair(pair: Mapping[str, Any], identifiers: Sequence[str],
     example = pair.get(side, {})
     if isinstance(example, str):  # a serialized tf.Example, base64 in JSON
       import base64  # pylint: disable=g-import-not-at-top
+      import tensorflow as tf  # pylint: disable=g-import-not-at-top
       example = json_format.MessageToDict(tf.train.Example.FromString(
           base64.b64decode(example)))
     return example.get('features', {}).get('feature', {})

@@ -4,6 +4,8 @@ Everything here works on statistics protos (no data is re-read): the span's
 statistics are checked against a schema version, against an earlier span of
 the same split (drift) and against the training split (skew), for the whole
 span and for every slice at once (TFDV's ``validate_corresponding_slices``).
+TFDV is imported only when statistics are validated: the stats job uses the
+rest of this module without it.
 """
 
 import copy
@@ -13,7 +15,6 @@ import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
-import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -594,6 +595,7 @@ def _validate(stats, schema, environment, previous=None, serving=None):
   if environment not in flat_schema.default_environment:
     raise UserError(f'schema.environment={environment!r}: the schema knows '
                     f'{", ".join(flat_schema.default_environment) or "none"}')
+  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
   return tfdv.validate_statistics(
       flatten_slices(stats), flat_schema, environment=environment,
       previous_statistics=flatten_slices(previous) if previous else None,

@@ -171,7 +171,7 @@ def _top_values(text: statistics_pb2.StringStatistics, s: st.FeatureState,
 def _meta(feature: statistics_pb2.FeatureNameStatistics,
           s: Optional[st.FeatureState], kind: Optional[str],
           options: st.EngineOptions) -> None:
-  """The ``dv/*`` custom statistics (``feature_meta.FeatureMetaGenerator``)."""
+  """The ``dv/*`` custom statistics (``meta_generator.FeatureMetaGenerator``)."""
   if kind is None:
     return
 

@@ -29,11 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-# TFDV registers a coder for pa.RecordBatch on import; ours (below) must come
-# after it to take its place.
-from tensorflow_data_validation import types as _tfdv_types  # pylint: disable=unused-import
 
 from transforms import arrow_types
+from transforms import import_hooks
 from transforms.io import csv_dialect
 from transforms import errors
 from transforms.errors import UserError
@@ -621,9 +619,18 @@ class RecordBatchCoder(beam.coders.Coder):
     return hash(type(self))
 
 
-# Registered after TFDV's own coder for the type (imported above), so this one
-# is used for every PCollection typed pa.RecordBatch.
-beam.coders.registry.register_coder(pa.RecordBatch, RecordBatchCoder)
+def use_record_batch_coder() -> None:
+  """Makes ``RecordBatchCoder`` Beam's coder for ``pa.RecordBatch``."""
+  beam.coders.registry.register_coder(pa.RecordBatch, RecordBatchCoder)
+
+
+# Ours for every PCollection typed pa.RecordBatch. This module does not import
+# TFDV (the vectorized pass never does); when code that needs TFDV imports it,
+# its types module registers TFDV's own coder for the type, and ours is put
+# back right after (transforms/import_hooks.py).
+use_record_batch_coder()
+import_hooks.after_import('tensorflow_data_validation.types',
+                          use_record_batch_coder)
 
 
 def rows_per_batch(max_rows: int, max_bytes: int, bytes_per_row: float) -> int:
