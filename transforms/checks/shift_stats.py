@@ -410,8 +410,9 @@ def _column_hash(column: pa.Array) -> np.ndarray:
   return words[index]  # -1: the None appended last
 
 
-# Values hashed at once by _row_keys (8 MiB of hashes).
-_HASH_BLOCK_VALUES = 1 << 20
+# Values hashed at once by _row_keys (2 MiB of hashes; mixing makes a few
+# temporaries of that size).
+_HASH_BLOCK_VALUES = 1 << 18
 
 
 def _row_keys(table: pa.Table) -> np.ndarray:
