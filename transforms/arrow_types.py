@@ -21,6 +21,7 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from tfx_bsl.arrow import array_util
@@ -298,7 +299,26 @@ def to_tfdv(array: Any) -> pa.Array:
     return pa.LargeListArray.from_arrays(offsets, items, mask=mask)
   if pa.types.is_struct(t):
     return array_util.ToSingletonListArray(_struct_of_lists(array))
-  return array_util.ToSingletonListArray(_flat_values(array))
+  return _singleton_lists(_flat_values(array))
+
+
+def _singleton_lists(values: pa.Array) -> pa.LargeListArray:
+  """``array_util.ToSingletonListArray`` of a flat array, the same array in
+  fewer steps: [value] per row, null where the value is null. Its per-call
+  overhead was ~0.3 ms a column and batch (5,000 columns: 1.5 s a batch)."""
+  n = len(values)
+  if not values.null_count:
+    return pa.LargeListArray.from_arrays(
+        pa.array(np.arange(n + 1, dtype=np.int64)), values)
+  valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False))
+  offsets = np.zeros(n + 1, np.int64)
+  np.cumsum(valid, out=offsets[1:])
+  # The mask has one more entry than rows (it is read over the offsets); the
+  # last is always valid.
+  mask = np.zeros(n + 1, bool)
+  mask[:n] = ~valid
+  return pa.LargeListArray.from_arrays(pa.array(offsets, mask=mask),
+                                       values.drop_null())
 
 
 def table_to_tfdv(table: pa.Table) -> pa.RecordBatch:

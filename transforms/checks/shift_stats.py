@@ -382,18 +382,25 @@ def mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+def _is_number(t: pa.DataType) -> bool:
+  return (pa.types.is_integer(t) or pa.types.is_floating(t) or
+          pa.types.is_boolean(t))
+
+
+def _number_bits(column: pa.Array) -> np.ndarray:
+  """float64 values (nulls and NaN alike) as their bits, before mixing."""
+  x = np.asarray(pc.cast(column, pa.float64()).to_numpy(
+      zero_copy_only=False), dtype=np.float64)
+  return np.where(np.isnan(x), np.float64(-1.2345e300), x).view(np.uint64)
+
+
 def _column_hash(column: pa.Array) -> np.ndarray:
   """A 64-bit hash per value (nulls hash alike), vectorized: numbers by
   their float64 bits, text by hashing its dictionary once."""
   if isinstance(column, pa.ChunkedArray):
     column = column.combine_chunks()
-  t = column.type
-  if (pa.types.is_integer(t) or pa.types.is_floating(t) or
-      pa.types.is_boolean(t)):
-    x = np.asarray(pc.cast(column, pa.float64()).to_numpy(
-        zero_copy_only=False), dtype=np.float64)
-    x = np.where(np.isnan(x), np.float64(-1.2345e300), x)
-    return mix(x.view(np.uint64))
+  if _is_number(column.type):
+    return mix(_number_bits(column))
   encoded = column.dictionary_encode()
   words = pd.util.hash_array(
       np.asarray(encoded.dictionary.to_pylist() + [None], dtype=object),
@@ -403,13 +410,35 @@ def _column_hash(column: pa.Array) -> np.ndarray:
   return words[index]  # -1: the None appended last
 
 
+# Values hashed at once by _row_keys (2 MiB of hashes; mixing makes a few
+# temporaries of that size).
+_HASH_BLOCK_VALUES = 1 << 18
+
+
 def _row_keys(table: pa.Table) -> np.ndarray:
   """A 64-bit hash of each row's values: the sample's random order, the same
   for the same row wherever and whenever it is read."""
+  columns = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+             for c in table.columns]
+  # Number columns are hashed a block at a time, in one 2-D mix (on 4,000
+  # columns the per-call overhead was most of the cost), blocks of about
+  # _HASH_BLOCK_VALUES values so that wide batches stay small. Same keys.
+  numbers = [i for i, c in enumerate(columns) if _is_number(c.type)]
+  place = {i: k for k, i in enumerate(numbers)}
+  block = max(1, _HASH_BLOCK_VALUES // max(table.num_rows, 1))
+  hashes: Dict[int, np.ndarray] = {}
   keys = np.zeros(table.num_rows, dtype=np.uint64)
-  for i, column in enumerate(table.columns):
-    with np.errstate(over='ignore'):
-      keys = mix(keys ^ _column_hash(column) ^ np.uint64(i + 1))
+  with np.errstate(over='ignore'):
+    for i, column in enumerate(columns):
+      if i in place:
+        if i not in hashes:
+          ahead = numbers[place[i]:place[i] + block]
+          hashes = dict(zip(ahead, mix(np.stack(
+              [_number_bits(columns[j]) for j in ahead]))))
+        h = hashes[i]
+      else:
+        h = _column_hash(column)
+      keys = mix(keys ^ h ^ np.uint64(i + 1))
   return keys
 
 
@@ -426,11 +455,14 @@ class RowSampleFn(beam.CombineFn):
     return None
 
   def _flat_table(self, batch: pa.RecordBatch) -> pa.Table:
-    names = batch.schema.names
+    # By a dict: ``names.index`` per column was quadratic in the width.
+    index = {}
+    for i, name in enumerate(batch.schema.names):
+      index.setdefault(name, i)
     arrays, kept = [], []
     for name in self._columns:
-      if name in names:
-        arrays.append(flat_column(batch.column(names.index(name))))
+      if name in index:
+        arrays.append(flat_column(batch.column(index[name])))
         kept.append(name)
     return pa.Table.from_arrays(arrays, names=kept)
 
@@ -488,10 +520,20 @@ def _concat(tables: List[pa.Table]) -> pa.Table:
         types[field.name] = field.type
   aligned = []
   for t in tables:
+    if t.schema.names == names and all(
+        f.type == types[f.name] for f in t.schema):
+      aligned.append(t)  # the usual case: nothing to align
+      continue
+    # By a dict: ``t.schema.names`` (a new list per call) and
+    # ``t.column(name)`` per column were quadratic in the width (5,000
+    # columns: ~30 s per merge).
+    by_name = {}
+    for name, column in zip(t.schema.names, t.columns):
+      by_name.setdefault(name, column)
     columns = []
     for name in names:
-      if name in t.schema.names:
-        column = t.column(name)
+      if name in by_name:
+        column = by_name[name]
         if column.type != types[name]:
           column = pc.cast(column, types[name])
       else:
