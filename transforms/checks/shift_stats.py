@@ -34,6 +34,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms import arrow_types
+
 # Buckets per doubling of a number's magnitude: neighbouring bucket bounds
 # differ by 2**(1/32) - 1 = 2.2%.
 RESOLUTION = 32
@@ -387,11 +389,6 @@ def _is_number(t: pa.DataType) -> bool:
           pa.types.is_boolean(t))
 
 
-def _is_text(t: pa.DataType) -> bool:
-  return (pa.types.is_string(t) or pa.types.is_large_string(t) or
-          pa.types.is_binary(t) or pa.types.is_large_binary(t))
-
-
 def _number_bits(column: pa.Array) -> np.ndarray:
   """float64 values (nulls and NaN alike) as their bits, before mixing."""
   x = np.asarray(pc.cast(column, pa.float64()).to_numpy(
@@ -465,14 +462,11 @@ class RowSampleFn(beam.CombineFn):
     return None
 
   def _flat_table(self, batch: pa.RecordBatch) -> pa.Table:
-    # By a dict: ``names.index`` per column was quadratic in the width.
-    index = {}
-    for i, name in enumerate(batch.schema.names):
-      index.setdefault(name, i)
+    columns = arrow_types.columns_by_name(batch)
     arrays, kept = [], []
     for name in self._columns:
-      if name in index:
-        arrays.append(flat_column(batch.column(index[name])))
+      if name in columns:
+        arrays.append(flat_column(columns[name]))
         kept.append(name)
     return pa.Table.from_arrays(arrays, names=kept)
 
@@ -534,12 +528,7 @@ def _concat(tables: List[pa.Table]) -> pa.Table:
         f.type == types[f.name] for f in t.schema):
       aligned.append(t)  # the usual case: nothing to align
       continue
-    # By a dict: ``t.schema.names`` (a new list per call) and
-    # ``t.column(name)`` per column were quadratic in the width (5,000
-    # columns: ~30 s per merge).
-    by_name = {}
-    for name, column in zip(t.schema.names, t.columns):
-      by_name.setdefault(name, column)
+    by_name = arrow_types.columns_by_name(t)
     columns = []
     for name in names:
       if name in by_name:

@@ -513,13 +513,7 @@ class _Conformer:
     """Returns (table with the span's types, [(row index, reason)])."""
     bad: Dict[int, str] = {}
     arrays, names = [], []
-    # Columns by name, looked up once: ``table.column_names`` builds a new
-    # list on every call and ``table.column(name)`` searches the schema, so
-    # per column they were quadratic in the width (5,000 columns: ~15 s a
-    # batch).
-    columns: Dict[str, pa.ChunkedArray] = {}
-    for name, col in zip(table.column_names, table.columns):
-      columns.setdefault(name, col)
+    columns = arrow_types.columns_by_name(table)
     for name in self._order:
       col = columns.get(name)
       if col is not None:
